@@ -1,0 +1,11 @@
+"""The root of muster's exceptions: every error muster raises on purpose derives from it."""
+
+from __future__ import annotations
+
+
+class MusterError(Exception):
+    """Base of all muster errors; the CLI prints these without a traceback."""
+
+
+class InvalidEvent(MusterError):
+    """A record that is not a valid event per SPEC §2; it goes to the DLQ with this text."""

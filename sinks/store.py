@@ -1,0 +1,143 @@
+"""Connecting to the store (embedded chdb or a ClickHouse server) and migrating its schema.
+
+The same clickhouse-connect client code serves `chdb:///abs/path` and `http(s)://…` URLs.
+A chdb data directory may be opened by one process only, so the embedded store is guarded
+by a lock file: whoever holds it owns the store; others ask the owner (see sinks/serve.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from schemas.errors import MusterError
+
+
+class StoreError(MusterError):
+    """The store could not be reached or refused a statement."""
+
+
+class StoreBusy(StoreError):
+    """The embedded store is open in another process (the running worker)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def migrations() -> list[Migration]:
+    """The versioned `.sql` files in sinks/migrations, in order."""
+    found = []
+    for entry in resources.files("sinks.migrations").iterdir():
+        match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
+        if match:
+            text = entry.read_text(encoding="utf-8")
+            found.append(Migration(int(match[1]), match[2], tuple(split_statements(text))))
+    return sorted(found, key=lambda m: m.version)
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a migration on `;` at line ends; `--` comment lines are dropped."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";")]
+
+
+_lock_handles: dict[Path, IO[str]] = {}
+
+
+def lock_embedded(data_dir: Path) -> None:
+    """Take the embedded store for this process; raise `StoreBusy` if another holds it."""
+    path = (data_dir / "store.lock").resolve()
+    if path in _lock_handles:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise StoreBusy(f"the embedded store in {data_dir} is open in another process") from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _lock_handles[path] = handle
+
+
+def connect(url: str, database: str, create: bool = True) -> Client:
+    """A clickhouse-connect client on `database` (created first when `create`)."""
+    try:
+        if url.startswith("chdb://"):
+            client = clickhouse_connect.get_client(dsn=url)
+        else:
+            parsed = urlparse(url)
+            client = clickhouse_connect.get_client(
+                dsn=url if parsed.path not in ("", "/") else url.rstrip("/"),
+                connect_timeout=10,
+                send_receive_timeout=300,
+            )
+        if create:
+            client.command(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}")
+        client.database = database
+        return client
+    except ClickHouseError as exc:
+        raise StoreError(f"cannot open the store at {redact(url)}: {first_line(exc)}") from exc
+
+
+def migrate(client: Client) -> list[str]:
+    """Apply the migrations not yet applied; return what was applied."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+    applied = []
+    for migration in migrations():
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            try:
+                client.command(statement)
+            except ClickHouseError as exc:
+                raise StoreError(
+                    f"migration {migration.version}_{migration.name} failed: {first_line(exc)}"
+                ) from exc
+        client.insert(
+            "schema_migrations", [[migration.version, migration.name]], ["version", "name"]
+        )
+        applied.append(f"{migration.version:03d}_{migration.name}")
+    return applied
+
+
+def quote_ident(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise StoreError(f"database name {name!r} must be letters, digits and underscores")
+    return f"`{name}`"
+
+
+def redact(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    match = re.search(r"DB::Exception: (.*?)(?: \(version [\d.]+.*)?$", text, re.S)
+    return (match[1] if match else text).splitlines()[0][:400]
+
+
+def rows_as_dicts(names: tuple[str, ...] | list[str], rows: list[Any]) -> list[dict[str, Any]]:
+    return [dict(zip(names, row, strict=True)) for row in rows]

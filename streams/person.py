@@ -1,0 +1,207 @@
+"""One person's state between events, and what each new event changes (SPEC §2 dedupe, §3).
+
+`apply` is pure: state + event -> new state + the rows to upsert. The Faust agent stores the
+state in a changelogged table keyed by `person_id` and sends the rows on to the writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from schemas.events import CheckIn, CheckOut, Registered
+from streams.rows import Row, checkout_row, event_row, from_micros, shift_row, to_micros
+from streams.shifts import Derivation, Move, OpenShift, SortKey, derive
+
+# SPEC §3: events up to 72 h late relative to the person's newest event must be exact.
+LATE_LIMIT = timedelta(hours=72)
+
+Status = Literal["accepted", "replayed", "duplicate", "too_late"]
+
+
+@dataclass
+class PersonState:
+    """What the pipeline remembers of one person.
+
+    `moves` holds the movements newer than the prune point; `carry` is the shift left open
+    by the pruned ones and `floor` the sort key of the last pruned one. `seen` maps every
+    accepted event_id to the record position it was first read from, so a record read
+    again after a restart is told apart from a resend.
+    """
+
+    moves: list[Move] = field(default_factory=list)
+    carry: OpenShift | None = None
+    floor: SortKey | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+    newest: datetime | None = None
+    rev: int = 0
+
+    def derivation(self, max_shift: timedelta) -> Derivation:
+        return derive(self.moves, max_shift, self.carry)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "m": [_move_to_json(m) for m in self.moves],
+            "c": None if self.carry is None else _open_to_json(self.carry),
+            "f": None if self.floor is None else [to_micros(self.floor[0]), *self.floor[1:]],
+            "s": self.seen,
+            "n": None if self.newest is None else to_micros(self.newest),
+            "r": self.rev,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> PersonState:
+        if not data:
+            return cls()
+        floor = data["f"]
+        return cls(
+            moves=[_move_from_json(m) for m in data["m"]],
+            carry=None if data["c"] is None else _open_from_json(data["c"]),
+            floor=None if floor is None else (from_micros(floor[0]), floor[1], floor[2]),
+            seen=dict(data["s"]),
+            newest=None if data["n"] is None else from_micros(data["n"]),
+            rev=data["r"],
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    rows: dict[str, list[Row]]
+    reason: str = ""
+
+
+def apply(
+    state: PersonState,
+    event: Registered | CheckIn | CheckOut,
+    partition: int,
+    offset: int,
+    max_shift: timedelta,
+) -> Outcome:
+    """Fold one accepted-by-schema event into `state` (mutated) and return rows to upsert."""
+    position = f"{partition}:{offset}"
+    first_seen = state.seen.get(event.event_id)
+    if first_seen == position:
+        return Outcome("replayed", _replay_rows(state, event, partition, offset, max_shift))
+    if first_seen is not None:
+        return Outcome("duplicate", {}, f"event_id first seen at {first_seen}")
+
+    if isinstance(event, Registered):
+        _remember(state, event, position)
+        return Outcome("accepted", {"events": [event_row(event, partition, offset)]})
+
+    move = to_move(event)
+    if state.floor is not None and move.sort_key <= state.floor:
+        return Outcome(
+            "too_late",
+            {},
+            f"ts {event.ts.isoformat()} is more than 72 h older than person "
+            f"{event.person_id!r}'s newest event ({_iso(state.newest)}); "
+            "shifts that old are final",
+        )
+    before = state.derivation(max_shift)
+    _remember(state, event, position)
+    state.moves.append(move)
+    state.moves.sort(key=lambda m: m.sort_key)
+    state.rev += 1
+    after = state.derivation(max_shift)
+    rows = _changes(event.person_id, move.event_id, before, after, state)
+    rows["events"] = [event_row(event, partition, offset)]
+    _prune(state, after)
+    return Outcome("accepted", rows)
+
+
+def to_move(event: CheckIn | CheckOut) -> Move:
+    if isinstance(event, CheckIn):
+        return Move(
+            event.event_id,
+            "check_in",
+            event.ts,
+            event.site_id,
+            event.role,
+            event.org,
+            event.team_id,
+        )
+    return Move(event.event_id, "check_out", event.ts, event.site_id)
+
+
+def _remember(state: PersonState, event: Registered | CheckIn | CheckOut, position: str) -> None:
+    state.seen[event.event_id] = position
+    if state.newest is None or event.ts > state.newest:
+        state.newest = event.ts
+
+
+def _changes(
+    person_id: str, new_id: str, before: Derivation, after: Derivation, state: PersonState
+) -> dict[str, list[Row]]:
+    """Upserts for every shift and check-out whose derived values changed."""
+    old_shifts = {s.shift_id: s for s in before.shifts}
+    shifts = [
+        shift_row(person_id, s, state.rev) for s in after.shifts if old_shifts.get(s.shift_id) != s
+    ]
+    checkouts = [
+        checkout_row(person_id, m, orphan, state.rev)
+        for m in state.moves
+        if m.kind == "check_out"
+        for orphan in [m.event_id in after.orphans]
+        if m.event_id == new_id or orphan != (m.event_id in before.orphans)
+    ]
+    return {"shifts": shifts, "checkouts": checkouts}
+
+
+def _replay_rows(
+    state: PersonState,
+    event: Registered | CheckIn | CheckOut,
+    partition: int,
+    offset: int,
+    max_shift: timedelta,
+) -> dict[str, list[Row]]:
+    """Everything this record could have produced, again: upserts are idempotent."""
+    rows: dict[str, list[Row]] = {"events": [event_row(event, partition, offset)]}
+    if isinstance(event, Registered):
+        return rows
+    current = state.derivation(max_shift)
+    rows["shifts"] = [shift_row(event.person_id, s, state.rev) for s in current.shifts]
+    rows["checkouts"] = [
+        checkout_row(event.person_id, m, m.event_id in current.orphans, state.rev)
+        for m in state.moves
+        if m.kind == "check_out"
+    ]
+    return rows
+
+
+def _prune(state: PersonState, after: Derivation) -> None:
+    """Forget movements more than 72 h older than the newest event, keeping the open shift."""
+    assert state.newest is not None
+    horizon = state.newest - LATE_LIMIT
+    cut = 0
+    while cut < len(state.moves) and state.moves[cut].ts < horizon:
+        cut += 1
+    if cut == 0:
+        return
+    state.carry = after.open_after[cut - 1]
+    state.floor = state.moves[cut - 1].sort_key
+    del state.moves[:cut]
+
+
+def _iso(ts: datetime | None) -> str:
+    return "unknown" if ts is None else ts.isoformat()
+
+
+def _move_to_json(m: Move) -> list[Any]:
+    return [m.event_id, m.kind, to_micros(m.ts), m.site_id, m.role, m.org, m.team_id]
+
+
+def _move_from_json(data: list[Any]) -> Move:
+    event_id, kind, ts, site_id, role, org, team_id = data
+    return Move(event_id, kind, from_micros(ts), site_id, role, org, team_id)
+
+
+def _open_to_json(s: OpenShift) -> list[Any]:
+    return [s.shift_id, s.site_id, s.role, s.org, s.team_id, to_micros(s.start)]
+
+
+def _open_from_json(data: list[Any]) -> OpenShift:
+    shift_id, site_id, role, org, team_id, start = data
+    return OpenShift(shift_id, site_id, role, org, team_id, from_micros(start))

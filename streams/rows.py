@@ -1,0 +1,99 @@
+"""Rows the pipeline upserts into the store, as plain JSON-able dicts (times in µs since epoch).
+
+Each builder's keys are the columns of one ClickHouse table (sinks/migrations); the writer
+turns `*_us` values into DateTime64(6) columns of the same name without the suffix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.events import CheckIn, CheckOut, Registered, SiteUpserted
+from streams.shifts import Move, Shift
+
+Row = dict[str, Any]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(ts: datetime) -> int:
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def event_row(event: Registered | CheckIn | CheckOut, partition: int, offset: int) -> Row:
+    return {
+        "person_id": event.person_id,
+        "event_id": event.event_id,
+        "type": event.type,
+        "ts_us": to_micros(event.ts),
+        "site_id": getattr(event, "site_id", None) or "",
+        "role": getattr(event, "role", None) or "",
+        "org": getattr(event, "org", None) or "",
+        "team_id": getattr(event, "team_id", None) or "",
+        "partition": partition,
+        "offset": offset,
+    }
+
+
+def shift_row(person_id: str, shift: Shift, version: int) -> Row:
+    return {
+        "person_id": person_id,
+        "shift_id": shift.shift_id,
+        "site_id": shift.site_id,
+        "role": shift.role,
+        "org": shift.org,
+        "team_id": shift.team_id or "",
+        "start_us": to_micros(shift.start),
+        "end_us": to_micros(shift.end),
+        "reason": shift.reason,
+        "version": version,
+    }
+
+
+def checkout_row(person_id: str, move: Move, orphan: bool, version: int) -> Row:
+    return {
+        "person_id": person_id,
+        "event_id": move.event_id,
+        "ts_us": to_micros(move.ts),
+        "site_id": move.site_id or "",
+        "orphan": int(orphan),
+        "version": version,
+    }
+
+
+def site_row(event: SiteUpserted, partition: int, offset: int) -> Row:
+    return {
+        "site_id": event.site_id,
+        "event_id": event.event_id,
+        "ts_us": to_micros(event.ts),
+        "partition": partition,
+        "offset": offset,
+        "name": event.name,
+        "city": event.city,
+        "district": event.district,
+        "street": event.street or "",
+        "community": event.community or "",
+        "kind": event.kind or "",
+        "requirements": dict(event.requirements),
+        "active": int(event.active),
+        "lat": event.lat,
+        "lon": event.lon,
+    }
+
+
+def dlq_row(
+    error: str, topic: str, partition: int, offset: int, key: str | None, raw: str | None
+) -> Row:
+    return {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key or "",
+        "error": error,
+        "raw": raw or "",
+    }

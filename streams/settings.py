@@ -1,0 +1,71 @@
+"""The one place that reads the environment (SPEC §5 settings), via pydantic-settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings from `MUSTER_*` environment variables and a `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MUSTER_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers; the embedded broker listens here"
+    )
+    clickhouse_url: str = Field(
+        "",
+        description="Store URL: empty for the embedded store under MUSTER_DATA_DIR, "
+        "chdb:///abs/path, or http(s)://user:pass@host:8123/database for a ClickHouse server",
+    )
+    data_dir: Path = Field(Path("./.muster"), description="Embedded store and worker state")
+    topic_prefix: str = Field("muster.", description="Prefix of every topic name")
+    tz: str = Field("Asia/Shanghai", description="Time zone of 'today' (on_post_today)")
+    max_shift_hours: float = Field(12, gt=0, description="Maximum shift length (SPEC §3)")
+    # Not in SPEC §5: operational knobs with sane defaults.
+    database: str = Field("muster", description="ClickHouse database name")
+    events_partitions: int = Field(4, ge=1, description="Partitions of the events topic")
+    worker_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port (queries)")
+    embedded: bool = Field(
+        True, description="Tune Kafka client timeouts for the embedded single-node broker"
+    )
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"MUSTER_TZ={value!r} is not a known IANA time zone") from exc
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    @property
+    def max_shift(self) -> timedelta:
+        return timedelta(hours=self.max_shift_hours)
+
+    @property
+    def store_url(self) -> str:
+        """The ClickHouse DSN, defaulting to the embedded chdb store in the data dir."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'store').resolve()}"
+
+    @property
+    def store_is_embedded(self) -> bool:
+        return self.store_url.startswith("chdb://")
+
+    def topic(self, name: str) -> str:
+        """Full topic name: `events`, `sites`, `dlq`, or an internal one."""
+        return f"{self.topic_prefix}{name}"
