@@ -1,7 +1,7 @@
-"""Rows the pipeline upserts into the store, as plain JSON-able dicts (times in µs since epoch).
+"""Rows the pipeline upserts into the store, as plain JSON-able dicts.
 
-Each builder's keys are the columns of one ClickHouse table (sinks/migrations); the writer
-turns `*_us` values into DateTime64(6) columns of the same name without the suffix.
+Each builder's keys are the columns of one ClickHouse table (sinks/migrations). Times are
+integers of microseconds since the epoch, which is how DateTime64(6) stores them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def event_row(event: Registered | CheckIn | CheckOut, partition: int, offset: in
         "person_id": event.person_id,
         "event_id": event.event_id,
         "type": event.type,
-        "ts_us": to_micros(event.ts),
+        "ts": to_micros(event.ts),
         "site_id": getattr(event, "site_id", None) or "",
         "role": getattr(event, "role", None) or "",
         "org": getattr(event, "org", None) or "",
@@ -48,8 +48,8 @@ def shift_row(person_id: str, shift: Shift, version: int) -> Row:
         "role": shift.role,
         "org": shift.org,
         "team_id": shift.team_id or "",
-        "start_us": to_micros(shift.start),
-        "end_us": to_micros(shift.end),
+        "started_at": to_micros(shift.start),
+        "ended_at": to_micros(shift.end),
         "reason": shift.reason,
         "version": version,
     }
@@ -59,7 +59,7 @@ def checkout_row(person_id: str, move: Move, orphan: bool, version: int) -> Row:
     return {
         "person_id": person_id,
         "event_id": move.event_id,
-        "ts_us": to_micros(move.ts),
+        "ts": to_micros(move.ts),
         "site_id": move.site_id or "",
         "orphan": int(orphan),
         "version": version,
@@ -70,7 +70,7 @@ def site_row(event: SiteUpserted, partition: int, offset: int) -> Row:
     return {
         "site_id": event.site_id,
         "event_id": event.event_id,
-        "ts_us": to_micros(event.ts),
+        "ts": to_micros(event.ts),
         "partition": partition,
         "offset": offset,
         "name": event.name,

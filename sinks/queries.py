@@ -1,0 +1,83 @@
+"""Named queries: every SPEC §4 metric at any cutoff and scope, via the `metrics_at` view.
+
+The SQL itself lives in sinks/migrations/002_views.sql, so analysts, dashboards, the CLI
+and the bulletin all read the same definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, time
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+
+class _Reader(Protocol):
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Any: ...
+
+
+METRICS = (
+    "recruited",
+    "on_post_now",
+    "on_post_today",
+    "cumulative_people",
+    "person_times",
+    "hours",
+    "hours_auto",
+    "teams",
+    "sites_active",
+    "sites_covered",
+    "coverage",
+    "orphan_checkouts",
+    "dlq",
+)
+FLOAT_METRICS = frozenset({"hours", "hours_auto", "coverage"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """SPEC §4 scopes; None means not narrowed."""
+
+    city: str | None = None
+    district: str | None = None
+    street: str | None = None
+    community: str | None = None
+    site_id: str | None = None
+    org: str | None = None
+    role: str | None = None
+    team_id: str | None = None
+
+
+METRICS_SQL = (
+    "SELECT * FROM metrics_at(at = {at:String}, day_start = {day_start:String}, "
+    + ", ".join(f"{name} = {{{name}:String}}" for name in Scope.__dataclass_fields__)
+    + ")"
+)
+
+
+def day_start(at: datetime, zone: ZoneInfo) -> datetime:
+    """SPEC §4 `D`: local midnight of `at` in the pipeline's time zone."""
+    local = at.astimezone(zone)
+    return datetime.combine(local.date(), time(0), tzinfo=zone).astimezone(UTC)
+
+
+def ch_time(ts: datetime) -> str:
+    """A UTC DateTime64(6) literal."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def metrics(reader: _Reader, at: datetime, zone: ZoneInfo, scope: Scope) -> dict[str, Any]:
+    """Every SPEC §4 metric at cutoff `at`, keyed as `muster metrics --json` prints them."""
+    parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
+    parameters |= {name: value or "" for name, value in asdict(scope).items()}
+    row = reader.query(METRICS_SQL, parameters).dicts()[0]
+    out: dict[str, Any] = {"at": at.astimezone(zone).isoformat()}
+    for name in METRICS:
+        value = row[name]
+        if value is None:
+            out[name] = None
+        elif name in FLOAT_METRICS:
+            out[name] = float(value)
+        else:
+            out[name] = int(value)
+    return out

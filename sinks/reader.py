@@ -1,0 +1,131 @@
+"""Read-only queries against the store, wherever it is.
+
+A ClickHouse server is queried directly. The embedded store is queried in-process when no
+worker holds it, and through the running worker's `/query` endpoint when one does (a chdb
+data directory can be opened by one process only).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from sinks.store import StoreBusy, StoreError, connect, first_line, lock_embedded, migrate
+from streams.settings import Settings
+
+WORKER_FILE = "worker.json"
+
+
+@dataclass(frozen=True)
+class Result:
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class Reader(Protocol):
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result: ...
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON value for one ClickHouse value (DateTime64 as 'YYYY-MM-DD hh:mm:ss.ffffff')."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if value.microsecond else str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID | IPv4Address | IPv6Address):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def run_query(client: Client, sql: str, parameters: dict[str, Any] | None) -> Result:
+    """Run one read-only query (`readonly=1`: the store refuses writes and DDL)."""
+    try:
+        result = client.query(sql, parameters=parameters or None, settings={"readonly": 1})
+    except ClickHouseError as exc:
+        raise StoreError(first_line(exc)) from exc
+    return Result(list(result.column_names), [jsonable(list(r)) for r in result.result_rows])
+
+
+class LocalReader:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result:
+        return run_query(self.client, sql, parameters)
+
+
+class WorkerReader:
+    """Queries the embedded store through the worker that holds it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result:
+        body = json.dumps({"sql": sql, "parameters": parameters or {}}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/query", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                payload = json.load(response)
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.load(exc).get("error", str(exc))
+            except ValueError:
+                message = str(exc)
+            raise StoreError(message) from exc
+        except OSError as exc:
+            raise StoreError(f"the worker at {self.url} did not answer: {exc}") from exc
+        return Result(payload["columns"], payload["rows"])
+
+
+def open_reader(settings: Settings) -> Reader:
+    """The reader for the configured store (see module doc)."""
+    if not settings.store_is_embedded:
+        return LocalReader(connect(settings.store_url, settings.database, create=False))
+    try:
+        lock_embedded(settings.data_dir)
+    except StoreBusy as exc:
+        worker = read_worker_file(settings.data_dir)
+        if worker is None:
+            raise StoreBusy(
+                f"{exc}, which does not serve queries yet; wait for the worker to start"
+            ) from exc
+        return WorkerReader(worker["url"])
+    client = connect(settings.store_url, settings.database)
+    migrate(client)  # an embedded store nobody has opened yet reads as empty, not missing
+    return LocalReader(client)
+
+
+def read_worker_file(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / WORKER_FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def write_worker_file(data_dir: Path, url: str, pid: int) -> None:
+    path = data_dir / WORKER_FILE
+    path.write_text(json.dumps({"url": url, "pid": pid}))

@@ -1,0 +1,186 @@
+"""`muster` command line (SPEC §5)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from schemas.errors import MusterError
+from schemas.events import parse_rfc3339
+from sinks.queries import Scope, metrics
+from streams.settings import Settings
+
+
+def _cutoff(text: str) -> datetime:
+    try:
+        return parse_rfc3339(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--at {text!r} {exc}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="muster", description="Live volunteer deployment numbers for command centres."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run broker, worker and simulator on this machine")
+    up.add_argument("--no-simulator", action="store_true", help="leave input topics to others")
+    _simulation_options(up)
+
+    sub.add_parser("broker", help="run the embedded Kafka broker (Tansu, memory only)")
+    sub.add_parser("worker", help="run one pipeline worker")
+    sub.add_parser("migrate", help="create or upgrade the store's tables and views")
+
+    m = sub.add_parser("metrics", help="every SPEC metric at a cutoff")
+    m.add_argument("--at", type=_cutoff, help="cutoff, RFC 3339 (default: now)")
+    for name in Scope.__dataclass_fields__:
+        flag = {"site_id": "site", "team_id": "team"}.get(name, name)
+        m.add_argument(f"--{flag}", dest=name, metavar=flag.upper())
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+
+    b = sub.add_parser("bulletin", help="the command-centre bulletin")
+    b.add_argument("--at", type=_cutoff, help="cutoff, RFC 3339 (default: now)")
+    b.add_argument("--lang", choices=("zh", "en"), default="zh")
+
+    q = sub.add_parser("sql", help="run a read-only query against the store")
+    q.add_argument("query")
+    q.add_argument("--format", choices=("table", "json", "tsv"), default="table")
+
+    s = sub.add_parser("simulate", help="produce a simulated city into the input topics")
+    _simulation_options(s)
+    return parser
+
+
+def _simulation_options(parser: argparse.ArgumentParser) -> None:
+    from streams.simulator import add_arguments
+
+    add_arguments(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        settings = Settings()
+        return COMMANDS[args.command](settings, args)
+    except ValidationError as exc:
+        print(f"muster: bad setting: {exc}", file=sys.stderr)
+        return 2
+    except MusterError as exc:
+        print(f"muster: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.reader import open_reader
+
+    at = args.at or datetime.now(settings.zone)
+    scope = Scope(**{name: getattr(args, name) for name in Scope.__dataclass_fields__})
+    result = metrics(open_reader(settings), at, settings.zone, scope)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        width = max(map(len, result))
+        for name, value in result.items():
+            print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def cmd_bulletin(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.reader import open_reader
+    from streams.bulletin import bulletin_en, bulletin_zh
+
+    at = args.at or datetime.now(settings.zone)
+    result = metrics(open_reader(settings), at, settings.zone, Scope())
+    render = bulletin_zh if args.lang == "zh" else bulletin_en
+    print(render(result, at.astimezone(settings.zone)))
+    return 0
+
+
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.reader import open_reader
+
+    result = open_reader(settings).query(args.query)
+    if args.format == "json":
+        for row in result.dicts():
+            print(json.dumps(row, ensure_ascii=False))
+    elif args.format == "tsv":
+        print("\t".join(result.columns))
+        for row in result.rows:
+            print("\t".join("" if v is None else str(v) for v in row))
+    else:
+        print_table(result.columns, result.rows)
+    return 0
+
+
+def print_table(columns: list[str], rows: list[list[object]]) -> None:
+    cells = [columns, *[["NULL" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    for n, row in enumerate(cells):
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.store import connect, lock_embedded, migrate, redact
+
+    if settings.store_is_embedded:
+        lock_embedded(settings.data_dir)
+    applied = migrate(connect(settings.store_url, settings.database))
+    where = redact(settings.store_url)
+    print(f"applied {', '.join(applied)} to {where}" if applied else f"{where} is up to date")
+    return 0
+
+
+def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.launcher import run_broker
+
+    return run_broker(settings)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.launcher import run_up
+
+    return run_up(settings, args)
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.simulator import run_simulation
+
+    run_simulation(settings, args)
+    return 0
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "broker": cmd_broker,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "metrics": cmd_metrics,
+    "bulletin": cmd_bulletin,
+    "sql": cmd_sql,
+    "simulate": cmd_simulate,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

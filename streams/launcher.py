@@ -1,0 +1,97 @@
+"""`muster broker` and `muster up`: the embedded profile's processes, started and stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime
+
+from schemas.errors import MusterError
+from sinks.queries import Scope, metrics
+from sinks.reader import WorkerReader, read_worker_file
+from streams.broker import create_topics, is_listening, start_tansu
+from streams.settings import Settings
+
+
+def run_broker(settings: Settings) -> int:
+    proc = start_tansu(settings)
+    created = create_topics(settings)
+    print(
+        f"broker: Tansu on {settings.kafka_bootstrap} (memory storage: data is lost when it "
+        f"stops); topics created: {', '.join(created) or 'none, all existed'}",
+        file=sys.stderr,
+    )
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()
+
+
+def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], timeout: float) -> str:
+    """Wait until the worker answers on its HTTP port; return its URL."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise MusterError(f"the worker exited with code {worker.returncode}; see its log")
+        info = read_worker_file(settings.data_dir)
+        if info and info.get("pid") == worker.pid:
+            try:
+                with urllib.request.urlopen(f"{info['url']}/counters", timeout=1):
+                    return str(info["url"])
+            except OSError:
+                pass
+        time.sleep(0.3)
+    raise MusterError(f"the worker did not come up within {timeout:.0f} s")
+
+
+def run_up(settings: Settings, args: argparse.Namespace) -> int:
+    """Broker + worker + (unless --no-simulator) the simulator; Ctrl-C stops them all."""
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if is_listening(settings.kafka_bootstrap):
+            print(f"up: using the broker already on {settings.kafka_bootstrap}", file=sys.stderr)
+        else:
+            children.append(start_tansu(settings, settings.data_dir / "broker.log"))
+            print(f"up: broker on {settings.kafka_bootstrap} (memory storage)", file=sys.stderr)
+        create_topics(settings)
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"])
+        children.append(worker)
+        url = wait_for_worker(settings, worker, timeout=120)
+        print(f"up: worker ready, queries served at {url}", file=sys.stderr)
+        if not args.no_simulator:
+            from streams.simulator import run_simulation
+
+            run_simulation(settings, args)
+        print(
+            "up: running; `muster metrics --json` in another terminal; Ctrl-C stops",
+            file=sys.stderr,
+        )
+        reader = WorkerReader(url)
+        while worker.poll() is None:
+            m = metrics(reader, datetime.now(settings.zone), settings.zone, Scope())
+            print(
+                f"up: on post now {m['on_post_now']:,}, today {m['on_post_today']:,}, "
+                f"cumulative {m['cumulative_people']:,} people / {m['person_times']:,} "
+                f"person-times, {m['hours']:,.1f} h, coverage {m['coverage']:.1%}, "
+                f"dlq {m['dlq']}",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(10)
+        return worker.returncode or 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()

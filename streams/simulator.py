@@ -1,0 +1,318 @@
+"""A scenario generator: realistic days of a city's volunteer deployment, into the input topics.
+
+Sites with per-role minimums, ten-person squads (十人小队) from unions, the Youth League and
+others, registrations, shifts peaking at shift change (06:00–08:00), missed check-outs,
+transfers between sites, and site apps that deliver late, twice, or garbled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from streams.settings import Settings
+
+DISTRICTS = (
+    "浦东新区",
+    "黄浦区",
+    "静安区",
+    "徐汇区",
+    "长宁区",
+    "普陀区",
+    "虹口区",
+    "杨浦区",
+    "闵行区",
+    "宝山区",
+    "嘉定区",
+    "金山区",
+    "松江区",
+    "青浦区",
+    "奉贤区",
+    "崇明区",
+)
+ORGS = {
+    "youth_league": 40,
+    "union": 20,
+    "party": 15,
+    "womens_federation": 10,
+    "social_org": 10,
+    "government": 5,
+}
+KINDS = {
+    "testing_site": (70, {"guide": (1, 2), "marshal": (1, 2), "registrar": (1, 3)}),
+    "checkpoint": (15, {"marshal": (1, 2), "guide": (0, 1)}),
+    "quarantine_hotel": (10, {"supplies": (1, 2), "counsellor": (0, 1), "disinfector": (0, 1)}),
+    "hotline": (5, {"counsellor": (1, 2)}),
+}
+
+
+@dataclass
+class Plan:
+    people: int = 4500
+    sites: int = 80
+    days: int = 2
+    end: datetime = field(default_factory=lambda: datetime.now(UTC))
+    seed: int = 7
+    city: str = "上海市"
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    work_share: float = 0.3
+    missed_checkout: float = 0.05
+    transfer: float = 0.03
+    late: float = 0.03
+    late_hours: float = 48
+    resend: float = 0.01
+    malformed: float = 0.001
+
+
+@dataclass(order=True)
+class Record:
+    arrival: datetime
+    topic: str = field(compare=False)
+    key: bytes = field(compare=False)
+    value: bytes = field(compare=False)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--people", type=int, default=4500, help="volunteers (default 4500)")
+    parser.add_argument("--sites", type=int, default=80, help="sites (default 80)")
+    parser.add_argument("--days", type=int, default=2, help="days up to now (default 2)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--rate", type=float, default=2000, help="records per second, 0 = unthrottled"
+    )
+
+
+class _Writer:
+    """Collects records with their delivery time: mostly on time, some late, some twice."""
+
+    def __init__(self, plan: Plan, rng: random.Random) -> None:
+        self.plan, self.rng, self.records = plan, rng, list[Record]()
+
+    def emit(self, topic: str, key: str, event: dict[str, object], ts: datetime) -> None:
+        value = json.dumps(event, ensure_ascii=False).encode()
+        if self.rng.random() < self.plan.malformed:
+            value = self._garble(event)
+        delay = timedelta(seconds=self.rng.uniform(0, 30))
+        if self.rng.random() < self.plan.late:
+            delay = timedelta(hours=self.rng.uniform(0.1, self.plan.late_hours))
+        self.records.append(Record(ts + delay, topic, key.encode(), value))
+        if self.rng.random() < self.plan.resend:
+            again = ts + delay + timedelta(minutes=self.rng.uniform(1, 600))
+            self.records.append(Record(again, topic, key.encode(), value))
+
+    def _garble(self, event: dict[str, object]) -> bytes:
+        broken = dict(event)
+        choice = self.rng.randrange(4)
+        if choice == 0:
+            broken.pop("event_id")
+        elif choice == 1:
+            broken["ts"] = str(broken["ts"])[:19]  # offset dropped
+        elif choice == 2:
+            return b'{"type": "check_in", truncated'
+        else:
+            broken["type"] = "clock_in"
+        return json.dumps(broken, ensure_ascii=False).encode()
+
+
+def rfc3339(ts: datetime, zone: ZoneInfo) -> str:
+    return ts.astimezone(zone).isoformat(timespec="seconds")
+
+
+def generate(plan: Plan) -> list[Record]:
+    """The whole scenario, in delivery order."""
+    rng = random.Random(plan.seed)
+    out = _Writer(plan, rng)
+    zone = plan.zone
+    local_end = plan.end.astimezone(zone)
+    first_day = (local_end - timedelta(days=plan.days - 1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    opened = first_day - timedelta(days=1)
+
+    sites = []
+    for n in range(plan.sites):
+        kind = rng.choices(list(KINDS), [w for w, _ in KINDS.values()])[0]
+        district = DISTRICTS[n % len(DISTRICTS)]
+        street = f"{district[:2]}第{rng.randint(1, 8)}街道"
+        need = {r: rng.randint(*span) for r, span in KINDS[kind][1].items()}
+        site = {
+            "event_id": f"site-{n:05d}-v1",
+            "type": "site_upserted",
+            "ts": rfc3339(opened, zone),
+            "site_id": f"S{n:05d}",
+            "name": f"{street}{kind}{n}号",
+            "city": plan.city,
+            "district": district,
+            "street": street,
+            "community": f"{street}第{n % 5 + 1}居委",
+            "kind": kind,
+            "requirements": need,
+            "active": True,
+            "lat": round(31.0 + rng.random(), 5),
+            "lon": round(121.0 + rng.random(), 5),
+        }
+        sites.append(site)
+        out.emit("sites", site["site_id"], site, opened)
+        if rng.random() < 0.05:  # a requirement raised, or a site closed, mid-scenario
+            when = first_day + timedelta(hours=rng.uniform(6, 24 * plan.days))
+            if when < plan.end:
+                update = dict(site, event_id=f"site-{n:05d}-v2", ts=rfc3339(when, zone))
+                if rng.random() < 0.5:
+                    update["active"] = False
+                else:
+                    update["requirements"] = {r: m + 1 for r, m in need.items()}
+                out.emit("sites", site["site_id"], update, when)
+
+    for n in range(plan.people):
+        person = f"P{n:07d}"
+        squad = n // 10
+        org = random.Random(squad).choices(list(ORGS), list(ORGS.values()))[0]
+        team = f"T{squad:05d}" if squad % 5 else None  # one squad in five works unteamed
+        home = sites[rng.randrange(len(sites))]
+        roles = list(home["requirements"]) or ["guide"]
+        role = rng.choice(roles)
+        joined = opened - timedelta(hours=rng.uniform(0, 48))
+        reg = {
+            "event_id": f"{person}-reg",
+            "type": "registered",
+            "ts": rfc3339(joined, zone),
+            "person_id": person,
+            "org": org,
+        }
+        if team:
+            reg["team_id"] = team
+        out.emit("events", person, reg, joined)
+        for day in range(plan.days):
+            if rng.random() >= plan.work_share:
+                continue
+            _one_shift(
+                out,
+                rng,
+                plan,
+                person,
+                org,
+                team,
+                home,
+                role,
+                sites,
+                first_day + timedelta(days=day),
+                f"{person}-d{day}",
+            )
+    return sorted(out.records)
+
+
+def _one_shift(
+    out: _Writer,
+    rng: random.Random,
+    plan: Plan,
+    person: str,
+    org: str,
+    team: str | None,
+    home: dict[str, object],
+    role: str,
+    sites: list[dict[str, object]],
+    day: datetime,
+    tag: str,
+) -> None:
+    peak = rng.random()
+    hour = (
+        rng.uniform(6, 8)
+        if peak < 0.6
+        else rng.uniform(12, 14)
+        if peak < 0.85
+        else rng.uniform(8, 20)
+    )
+    start = day + timedelta(hours=hour)
+    end = start + timedelta(hours=rng.uniform(2, 6))
+    if start >= plan.end:
+        return
+    check_in = {
+        "event_id": f"{tag}-in",
+        "type": "check_in",
+        "ts": rfc3339(start, plan.zone),
+        "person_id": person,
+        "site_id": home["site_id"],
+        "role": role,
+        "org": org,
+    }
+    if team:
+        check_in["team_id"] = team
+    out.emit("events", person, check_in, start)
+    site_id = home["site_id"]
+    if rng.random() < plan.transfer:  # sent to another site mid-shift
+        moved = start + (end - start) / 2
+        if moved < plan.end:
+            site_id = sites[rng.randrange(len(sites))]["site_id"]
+            out.emit(
+                "events",
+                person,
+                dict(
+                    check_in, event_id=f"{tag}-xfer", site_id=site_id, ts=rfc3339(moved, plan.zone)
+                ),
+                moved,
+            )
+    if rng.random() < plan.missed_checkout or end >= plan.end:
+        return
+    out.emit(
+        "events",
+        person,
+        {
+            "event_id": f"{tag}-out",
+            "type": "check_out",
+            "ts": rfc3339(end, plan.zone),
+            "person_id": person,
+            "site_id": site_id,
+        },
+        end,
+    )
+
+
+def produce(
+    settings: Settings, records: list[Record], rate: float, label: str = "simulate"
+) -> None:
+    """Send `records` in order, printing progress once a second."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        acks=1,
+        client_id="muster-simulator",
+    )
+    started = last = time.monotonic()
+    for n, record in enumerate(records, 1):
+        producer.send(settings.topic(record.topic), key=record.key, value=record.value)
+        now = time.monotonic()
+        if rate > 0 and n / rate > now - started:
+            time.sleep(n / rate - (now - started))
+        if now - last >= 1 or n == len(records):
+            last = now
+            print(
+                f"{label}: {n:,}/{len(records):,} records sent "
+                f"({n / max(now - started, 1e-9):,.0f}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    producer.flush()
+    producer.close()
+
+
+def run_simulation(settings: Settings, args: argparse.Namespace) -> None:
+    plan = Plan(
+        people=args.people, sites=args.sites, days=args.days, seed=args.seed, zone=settings.zone
+    )
+    records = generate(plan)
+    print(
+        f"simulate: {plan.people:,} volunteers, {plan.sites:,} sites, {plan.days} day(s) up "
+        f"to now: {len(records):,} records",
+        file=sys.stderr,
+        flush=True,
+    )
+    produce(settings, records, args.rate)

@@ -1,0 +1,71 @@
+"""One pipeline worker: migrate the store, then run the Faust app and answer queries.
+
+While it runs, the worker holds the embedded store and serves `POST /query` (read-only
+SQL) so that `muster metrics` and `muster sql` work alongside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from schemas.errors import MusterError
+from sinks.reader import run_query, write_worker_file
+from sinks.store import connect, lock_embedded, migrate
+from sinks.writer import RowWriter
+from streams.app import Pipeline, create_app
+from streams.broker import create_topics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(settings: Settings) -> Pipeline:
+    """Open and migrate the store, create the input topics, and wire the app."""
+    if settings.store_is_embedded:
+        lock_embedded(settings.data_dir)
+    client = connect(settings.store_url, settings.database)
+    applied = migrate(client)
+    if applied:
+        log.info("store migrated: %s", ", ".join(applied))
+    create_topics(settings)
+    pipeline = create_app(settings, RowWriter(client))
+    add_query_view(pipeline, connect(settings.store_url, settings.database, create=False))
+    return pipeline
+
+
+def add_query_view(pipeline: Pipeline, client: Any) -> None:
+    app = pipeline.app
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-query")
+
+    @app.page("/query")
+    class QueryView(View):
+        async def post(self, request: Request) -> Response:
+            body = await request.json()
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(
+                    executor, run_query, client, body["sql"], body.get("parameters")
+                )
+            except MusterError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            return self.json({"columns": result.columns, "rows": result.rows})
+
+    @app.page("/counters")
+    class CountersView(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(pipeline.counters)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    pipeline = build_worker(settings)
+    url = f"http://127.0.0.1:{settings.worker_port}"
+    write_worker_file(settings.data_dir, url, os.getpid())
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
