@@ -29,8 +29,9 @@ from schemas.errors import InvalidEvent
 from schemas.events import SiteUpserted, parse_record
 from sinks.writer import RetryLater, RowWriter, merge
 from streams.person import PersonState, apply
-from streams.rows import Row, dlq_row, site_row
+from streams.rows import Row, dlq_row
 from streams.settings import Settings
+from streams.sites import apply_site
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +138,11 @@ def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
             assert isinstance(parsed, SiteUpserted)
             key = parsed.site_id.encode()
             seen: dict[str, str] = dict(site_ids.get(key) or {})
-            position = f"{msg.partition}:{msg.offset}"
-            first = seen.get(parsed.event_id)
-            if first is not None and first != position:
-                counters["duplicate"] += 1
-                continue
-            if first is None:
-                seen[parsed.event_id] = position
+            outcome = apply_site(seen, parsed, msg.partition, msg.offset)
+            if outcome.status == "accepted":
                 site_ids[key] = seen
-            counters["accepted" if first is None else "replayed"] += 1
-            await send_rows(key, {"site_versions": [site_row(parsed, msg.partition, msg.offset)]})
+            counters[outcome.status] += 1
+            await send_rows(key, outcome.rows)
 
     if writer is not None:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
