@@ -115,7 +115,7 @@ def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
                 await reject(event, str(exc))
                 continue
             assert not isinstance(parsed, SiteUpserted)
-            key = parsed.person_id.encode()
+            key = parsed.person_id  # table keys are JSON-coded in the changelog: str, not bytes
             state = PersonState.from_json(persons.get(key))
             outcome = apply(state, parsed, msg.partition, msg.offset, max_shift)
             if outcome.status == "too_late":
@@ -124,7 +124,7 @@ def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
             if outcome.status == "accepted":
                 persons[key] = state.to_json()
             counters[outcome.status] += 1
-            await send_rows(key, outcome.rows)
+            await send_rows(key.encode(), outcome.rows)
 
     @app.agent(sites, name="ingest-sites")
     async def ingest_sites(stream: StreamT[bytes]) -> None:
@@ -136,13 +136,13 @@ def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
                 await reject(event, str(exc))
                 continue
             assert isinstance(parsed, SiteUpserted)
-            key = parsed.site_id.encode()
+            key = parsed.site_id
             seen: dict[str, str] = dict(site_ids.get(key) or {})
             outcome = apply_site(seen, parsed, msg.partition, msg.offset)
             if outcome.status == "accepted":
                 site_ids[key] = seen
             counters[outcome.status] += 1
-            await send_rows(key, outcome.rows)
+            await send_rows(key.encode(), outcome.rows)
 
     if writer is not None:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")

@@ -96,8 +96,15 @@ def build(
 
 def _close(e: dict[str, Any], end: datetime, reason: str) -> RefShift:
     return RefShift(
-        e["person_id"], e["event_id"], e["site_id"], e["role"], e["org"], e.get("team_id"),
-        e["ts"], end, reason,
+        e["person_id"],
+        e["event_id"],
+        e["site_id"],
+        e["role"],
+        e["org"],
+        e.get("team_id"),
+        e["ts"],
+        end,
+        reason,
     )
 
 
@@ -123,7 +130,8 @@ def metrics(
     sites = sites_at(ref, at)
     site_scope = {k: v for k, v in scope.items() if k in SITE_SCOPES}
     scoped_sites = {
-        sid: s for sid, s in sites.items()
+        sid: s
+        for sid, s in sites.items()
         if all((s.get(k) or "") == v for k, v in site_scope.items())
     }
 
@@ -154,11 +162,15 @@ def metrics(
 
     recruited = None
     if not site_scope and "role" not in scope:
-        recruited = len({
-            e["person_id"] for e in ref.events
-            if e["type"] == "registered" and e["ts"] <= at
-            and all((e.get(k) or "") == v for k, v in scope.items() if k in ("org", "team_id"))
-        })
+        recruited = len(
+            {
+                e["person_id"]
+                for e in ref.events
+                if e["type"] == "registered"
+                and e["ts"] <= at
+                and all((e.get(k) or "") == v for k, v in scope.items() if k in ("org", "team_id"))
+            }
+        )
     return {
         "recruited": recruited,
         "on_post_now": len({s.person_id for s in kept if s.end > at}),

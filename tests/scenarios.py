@@ -51,17 +51,40 @@ def at(hhmm: str, day: int = 15) -> datetime:
 
 
 def site(sid: str, ts: str, eid: str, **kw: Any) -> dict[str, Any]:
-    base = {"event_id": eid, "type": "site_upserted", "ts": ts, "site_id": sid,
-            "name": f"{sid} 核酸采集点", "city": "上海市", "district": "浦东新区",
-            "street": "花木街道", "community": "联洋居委", "kind": "testing_site",
-            "requirements": {"guide": 1, "registrar": 1}}
+    base = {
+        "event_id": eid,
+        "type": "site_upserted",
+        "ts": ts,
+        "site_id": sid,
+        "name": f"{sid} 核酸采集点",
+        "city": "上海市",
+        "district": "浦东新区",
+        "street": "花木街道",
+        "community": "联洋居委",
+        "kind": "testing_site",
+        "requirements": {"guide": 1, "registrar": 1},
+    }
     return base | kw
 
 
-def cin(pid: str, ts: str, eid: str, sid: str = "S1", role: str = "guide",
-        org: str = "youth_league", team: str | None = "T1") -> dict[str, Any]:
-    e = {"event_id": eid, "type": "check_in", "ts": ts, "person_id": pid, "site_id": sid,
-         "role": role, "org": org}
+def cin(
+    pid: str,
+    ts: str,
+    eid: str,
+    sid: str = "S1",
+    role: str = "guide",
+    org: str = "youth_league",
+    team: str | None = "T1",
+) -> dict[str, Any]:
+    e = {
+        "event_id": eid,
+        "type": "check_in",
+        "ts": ts,
+        "person_id": pid,
+        "site_id": sid,
+        "role": role,
+        "org": org,
+    }
     if team:
         e["team_id"] = team
     return e
@@ -85,19 +108,47 @@ def edge_scenario() -> Scenario:
     # positive requirement, S3 deactivated at 10:00, S4 two versions at the same ts (the
     # later in topic order wins).
     s.add("sites", site("S1", t("00:00", 14), "s1v1"))
-    s.add("sites", site("S2", t("00:00", 14), "s2v1", district="黄浦区", street="外滩街道",
-                        community="中山居委", kind="checkpoint", requirements={"marshal": 0}))
-    s.add("sites", site("S3", t("00:00", 14), "s3v1", kind="quarantine_hotel",
-                        requirements={"supplies": 1}))
+    s.add(
+        "sites",
+        site(
+            "S2",
+            t("00:00", 14),
+            "s2v1",
+            district="黄浦区",
+            street="外滩街道",
+            community="中山居委",
+            kind="checkpoint",
+            requirements={"marshal": 0},
+        ),
+    )
+    s.add(
+        "sites",
+        site("S3", t("00:00", 14), "s3v1", kind="quarantine_hotel", requirements={"supplies": 1}),
+    )
     s.add("sites", site("S4", t("09:00"), "s4a", requirements={"guide": 5}))
     s.add("sites", site("S4", t("09:00"), "s4b", requirements={"guide": 1}))
     s.add("sites", site("S1", t("12:00"), "s1v2", requirements={"guide": 2, "registrar": 1}))
-    s.add("sites", site("S3", t("10:00"), "s3v2", kind="quarantine_hotel",
-                        requirements={"supplies": 1}, active=False))
+    s.add(
+        "sites",
+        site(
+            "S3",
+            t("10:00"),
+            "s3v2",
+            kind="quarantine_hotel",
+            requirements={"supplies": 1},
+            active=False,
+        ),
+    )
     s.add("sites", site("S1", t("12:00"), "s1v2"))  # resent: ignored
     # Registrations (one late, one duplicate, one in another org).
-    for n, (p, org, team) in enumerate([("甲", "youth_league", "T1"), ("P2", "union", "T2"),
-                                        ("P3", "youth_league", None), ("P4", "party", "T1")]):
+    for n, (p, org, team) in enumerate(
+        [
+            ("甲", "youth_league", "T1"),
+            ("P2", "union", "T2"),
+            ("P3", "youth_league", None),
+            ("P4", "party", "T1"),
+        ]
+    ):
         s.add("events", reg(p, t("07:00", 13), f"r{n}", org, team))
     s.add("events", reg("P5", t("20:00"), "r5", "union", None))
     s.add("events", reg("甲", t("07:00", 13), "r0"))  # duplicate
@@ -136,31 +187,91 @@ def edge_scenario() -> Scenario:
     s.raw("events", "P7", b"not json")
     s.raw("events", "P7", b"\xff\xfe\x00")
     s.raw("events", "P7", b"[1, 2]")
-    s.add("events", {"event_id": "x1", "type": "check_in", "ts": "2022-03-15T08:00:00",
-                     "person_id": "P7", "site_id": "S1", "role": "guide", "org": "union"})
-    s.add("events", {"event_id": "x2", "type": "check_in", "ts": "2099-01-01T00:00:00Z",
-                     "person_id": "P7", "site_id": "S1", "role": "guide", "org": "union"})
-    s.add("events", {"event_id": "x3", "type": "check_in", "ts": t("08:00"),
-                     "person_id": "P7", "site_id": "S1", "role": "Guide", "org": "union"})
-    s.add("events", {"event_id": "x4", "type": "clock_in", "ts": t("08:00"),
-                     "person_id": "P7"})
+    s.add(
+        "events",
+        {
+            "event_id": "x1",
+            "type": "check_in",
+            "ts": "2022-03-15T08:00:00",
+            "person_id": "P7",
+            "site_id": "S1",
+            "role": "guide",
+            "org": "union",
+        },
+    )
+    s.add(
+        "events",
+        {
+            "event_id": "x2",
+            "type": "check_in",
+            "ts": "2099-01-01T00:00:00Z",
+            "person_id": "P7",
+            "site_id": "S1",
+            "role": "guide",
+            "org": "union",
+        },
+    )
+    s.add(
+        "events",
+        {
+            "event_id": "x3",
+            "type": "check_in",
+            "ts": t("08:00"),
+            "person_id": "P7",
+            "site_id": "S1",
+            "role": "Guide",
+            "org": "union",
+        },
+    )
+    s.add("events", {"event_id": "x4", "type": "clock_in", "ts": t("08:00"), "person_id": "P7"})
     s.add("events", site("S5", t("08:00"), "x5"), key="S5")  # wrong topic
     s.add("sites", cin("P7", t("08:00"), "x6"), key="P7")  # wrong topic
-    s.add("events", {"event_id": "x7", "type": "check_out", "ts": t("08:00"),
-                     "person_id": "P\x07"})
-    s.add("sites", {"event_id": "x8", "type": "site_upserted", "ts": t("08:00"),
-                    "site_id": "S6", "name": "n", "city": "c", "district": "d",
-                    "requirements": {"guide": -1}})
+    s.add("events", {"event_id": "x7", "type": "check_out", "ts": t("08:00"), "person_id": "P\x07"})
+    s.add(
+        "sites",
+        {
+            "event_id": "x8",
+            "type": "site_upserted",
+            "ts": t("08:00"),
+            "site_id": "S6",
+            "name": "n",
+            "city": "c",
+            "district": "d",
+            "requirements": {"guide": -1},
+        },
+    )
     return s
 
 
-CUTOFFS = [at("00:00"), at("08:00"), at("09:00"), at("10:30"), at("12:00"), at("14:00"),
-           at("18:00"), at("19:00"), at("19:30"), at("23:59"), at("08:00", 16), at("12:00", 17)]
+CUTOFFS = [
+    at("00:00"),
+    at("08:00"),
+    at("09:00"),
+    at("10:30"),
+    at("12:00"),
+    at("14:00"),
+    at("18:00"),
+    at("19:00"),
+    at("19:30"),
+    at("23:59"),
+    at("08:00", 16),
+    at("12:00", 17),
+]
 SCOPES: list[dict[str, str]] = [
-    {}, {"city": "上海市"}, {"district": "浦东新区"}, {"district": "黄浦区"},
-    {"street": "外滩街道"}, {"community": "联洋居委"}, {"site_id": "S1"}, {"site_id": "S9"},
-    {"org": "union"}, {"org": "youth_league"}, {"role": "registrar"}, {"team_id": "T1"},
-    {"district": "浦东新区", "role": "guide"}, {"org": "party", "team_id": "T1"},
+    {},
+    {"city": "上海市"},
+    {"district": "浦东新区"},
+    {"district": "黄浦区"},
+    {"street": "外滩街道"},
+    {"community": "联洋居委"},
+    {"site_id": "S1"},
+    {"site_id": "S9"},
+    {"org": "union"},
+    {"org": "youth_league"},
+    {"role": "registrar"},
+    {"team_id": "T1"},
+    {"district": "浦东新区", "role": "guide"},
+    {"org": "party", "team_id": "T1"},
 ]
 
 

@@ -18,8 +18,10 @@ ZONE = ZoneInfo("Asia/Shanghai")
 
 def same(got: dict, want: dict) -> bool:
     return all(
-        got[k] == pytest.approx(want[k], abs=1e-9) if isinstance(want[k], float) else
-        got[k] == want[k] for k in want
+        got[k] == pytest.approx(want[k], abs=1e-9)
+        if isinstance(want[k], float)
+        else got[k] == want[k]
+        for k in want
     )
 
 

@@ -84,8 +84,11 @@ def test_any_arrival_order_and_duplication_gives_the_reference_shifts(history, r
     run = run_core(scenario, NOW)
     ref = reference.build(scenario.topic_order(), MAX, NOW)
     assert core_shifts(run) == ref_shifts(ref)
-    orphans = {k[1] for k, r in final(run.rows, "checkouts", ("person_id", "event_id")).items()
-               if r["orphan"]}
+    orphans = {
+        k[1]
+        for k, r in final(run.rows, "checkouts", ("person_id", "event_id")).items()
+        if r["orphan"]
+    }
     assert orphans == {e["event_id"] for e in ref.orphans}
     assert run.statuses.get("too_late", 0) == 0
 
@@ -103,8 +106,13 @@ def test_a_record_read_again_after_a_restart_is_re_emitted_not_dropped():
     state = PersonState()
     for offset, (_, _, value) in enumerate(s.records):
         apply(state, parse_record(value, "events", NOW), 0, offset, MAX)
-    again = apply(PersonState.from_json(json.loads(json.dumps(state.to_json()))),
-                  parse_record(s.records[1][2], "events", NOW), 0, 1, MAX)
+    again = apply(
+        PersonState.from_json(json.loads(json.dumps(state.to_json()))),
+        parse_record(s.records[1][2], "events", NOW),
+        0,
+        1,
+        MAX,
+    )
     assert again.status == "replayed"
     assert again.rows["shifts"] == [first.rows["shifts"][-1]]
     resent = apply(state, parse_record(s.records[1][2], "events", NOW), 0, 5, MAX)

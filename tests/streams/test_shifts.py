@@ -48,7 +48,9 @@ def test_rule2_check_in_exactly_at_max_is_a_transfer_not_auto():
 
 def test_rule3_check_out_with_nothing_open_is_an_orphan():
     assert summary([cout("x", 1), cin("a", 2), cout("b", 3), cout("y", 4)]) == (
-        [("a", h(2), h(3), "check_out")], ["x", "y"])
+        [("a", h(2), h(3), "check_out")],
+        ["x", "y"],
+    )
 
 
 def test_rule4_open_after_last_event_closes_at_max():
@@ -76,7 +78,9 @@ def test_carry_continues_a_pruned_walk_exactly():
     for cut in range(1, len(moves)):
         head = derive(moves[:cut], MAX)
         tail = derive(moves[cut:], MAX, head.open_after[-1])
-        closed_in_head = [s for s in whole.shifts if s.shift_id not in
-                          {t.shift_id for t in tail.shifts}]
+        closed_in_head = [
+            s for s in whole.shifts if s.shift_id not in {t.shift_id for t in tail.shifts}
+        ]
         assert sorted(closed_in_head + list(tail.shifts), key=lambda s: s.start) == list(
-            whole.shifts)
+            whole.shifts
+        )

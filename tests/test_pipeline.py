@@ -1,0 +1,182 @@
+"""End to end on the real parts: Tansu, a worker process, the embedded ClickHouse engine.
+
+Records are produced with confluent-kafka, a client muster itself does not use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from sinks.queries import Scope, metrics
+from sinks.reader import WorkerReader
+from streams.broker import start_tansu
+from streams.launcher import wait_for_worker
+from streams.settings import Settings
+from tests import reference
+from tests.scenarios import CUTOFFS, MAX, SCOPES, Scenario, cin, cout, edge_scenario, t
+
+pytestmark = pytest.mark.slow
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    address = f"127.0.0.1:{free_port()}"
+    proc = start_tansu(Settings(kafka_bootstrap=address))
+    yield address
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class Worker:
+    def __init__(self, bootstrap: str, data_dir: Path) -> None:
+        self.env = os.environ | {
+            "MUSTER_KAFKA_BOOTSTRAP": bootstrap,
+            "MUSTER_DATA_DIR": str(data_dir),
+            "MUSTER_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
+            "MUSTER_WORKER_PORT": str(free_port()),
+        }
+        self.settings = Settings(
+            **{
+                k[7:].lower(): v
+                for k, v in self.env.items()
+                if k.startswith("MUSTER_") and k != "MUSTER_UP"
+            }
+        )
+        self.log = data_dir / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerReader:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return WorkerReader(wait_for_worker(self.settings, self.proc, timeout=90))
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=30)
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "streams.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+
+@pytest.fixture
+def worker(bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
+    w = Worker(bootstrap, tmp_path)
+    yield w
+    if w.proc and w.proc.poll() is None:
+        w.stop(signal.SIGKILL)
+
+
+def produce(worker: Worker, scenario: Scenario) -> None:
+    producer = Producer({"bootstrap.servers": worker.settings.kafka_bootstrap})
+    for kind, key, value in scenario.records:
+        producer.produce(worker.settings.topic(kind), key=key, value=value)
+    assert producer.flush(30) == 0
+
+
+def settle(reader, ref, cutoffs, scopes, timeout: float = 120) -> list:
+    """Poll until every metric equals the reference; return the last mismatches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = []
+        for cutoff in cutoffs:
+            for scope in scopes:
+                got = metrics(reader, cutoff, ZONE, Scope(**scope))
+                want = reference.metrics(ref, cutoff, ZONE, scope)
+                if any(
+                    got[k] != pytest.approx(v, abs=1e-9) if isinstance(v, float) else got[k] != v
+                    for k, v in want.items()
+                ):
+                    bad.append((cutoff.isoformat(), scope, got, want))
+        if not bad or time.monotonic() > deadline:
+            return bad
+        time.sleep(1)
+
+
+def test_edge_scenario_end_to_end_with_dlq_restart_and_offline_reads(worker: Worker):
+    reader = worker.start()
+    scenario = edge_scenario()
+    produce(worker, scenario)
+    now = datetime.now(UTC)
+    ref = reference.build(scenario.topic_order(), MAX, now)
+    assert settle(reader, ref, CUTOFFS, SCOPES) == []
+
+    # Every rejected record is on the DLQ topic with a reason and its original value.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": worker.settings.kafka_bootstrap,
+            "group.id": "dlq-check",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([worker.settings.topic("dlq")])
+    letters = []
+    deadline = time.monotonic() + 30
+    while len(letters) < ref.dlq and time.monotonic() < deadline:
+        msg = consumer.poll(1)
+        if msg is not None and not msg.error():
+            letters.append(json.loads(msg.value()))
+    consumer.close()
+    assert len(letters) == ref.dlq
+    assert {"error", "topic", "partition", "offset", "raw"} <= set(letters[0])
+    assert any(letter["raw"] == "not json" for letter in letters)
+    assert any("role" in letter["error"] and "Guide" in letter["error"] for letter in letters)
+
+    # A killed worker restarted later resumes with exact numbers.
+    worker.stop(signal.SIGKILL)
+    more = Scenario()
+    more.add("events", cin("P8", t("09:00"), "f1", sid="S1", role="registrar"))
+    more.add("events", cout("P8", t("15:00"), "f2"))
+    more.add("events", cin("甲", t("08:00"), "a1"))  # a resend across the restart
+    produce(worker, more)
+    reader = worker.start()
+    ref = reference.build(scenario.topic_order() + more.topic_order(), MAX, now)
+    assert settle(reader, ref, CUTOFFS, SCOPES[:4]) == []
+
+    # The CLI reads through the running worker, and from the store once it stopped.
+    cutoff = "2022-03-15T19:00:00+08:00"
+    want = reference.metrics(ref, datetime.fromisoformat(cutoff), ZONE, {})
+    live = json.loads(worker.cli("metrics", "--at", cutoff, "--json"))
+    worker.stop()
+    offline = json.loads(worker.cli("metrics", "--at", cutoff, "--json"))
+    assert live == offline
+    assert set(live) == {"at", *want}
+    assert {k: live[k] for k in want} == pytest.approx(want)
+    assert "43538" not in worker.cli("bulletin", "--at", cutoff)  # sanity: real numbers
+    assert f"招募志愿者{want['recruited']}名" in worker.cli("bulletin", "--at", cutoff)
+    rows = worker.cli("sql", "SELECT count() AS n FROM shifts_current", "--format", "json")
+    assert json.loads(rows) == {"n": len(ref.shifts)}
