@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ class Reference:
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00")).astimezone(
-        timezone.utc
+        UTC
     )
 
 
@@ -48,7 +48,7 @@ def build(
     records: list[tuple[str, bytes]], max_shift: timedelta, now: datetime | None = None
 ) -> Reference:
     """`records`: (topic kind, value) in topic order (per key, as Kafka keeps it)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     seen: set[tuple[str, str]] = set()
     events, sites, dlq = [], [], 0
     for position, (kind, value) in enumerate(records):

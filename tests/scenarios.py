@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from schemas.errors import InvalidEvent
@@ -47,7 +47,7 @@ def t(hhmm: str, day: int = 15) -> str:
 
 
 def at(hhmm: str, day: int = 15) -> datetime:
-    return datetime.fromisoformat(t(hhmm, day)).astimezone(timezone.utc)
+    return datetime.fromisoformat(t(hhmm, day)).astimezone(UTC)
 
 
 def site(sid: str, ts: str, eid: str, **kw: Any) -> dict[str, Any]:
@@ -290,7 +290,7 @@ def run_core(scenario: Scenario, now: datetime, max_shift: timedelta = MAX) -> C
     rows: dict[str, list[Row]] = defaultdict(list)
     statuses: dict[str, int] = defaultdict(int)
     offsets: dict[str, int] = defaultdict(int)
-    for kind, key, value in scenario.records:
+    for kind, _key, value in scenario.records:
         offset = offsets[kind]
         offsets[kind] += 1
         try:

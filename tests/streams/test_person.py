@@ -99,9 +99,10 @@ def test_a_record_read_again_after_a_restart_is_re_emitted_not_dropped():
     s.add("events", cout("p", "2022-03-15T09:00:00Z", "b"))
     first = run_core(s, NOW)
     # Replay the same two records at the same offsets into the state they produced.
-    from streams.person import PersonState, apply
-    from schemas.events import parse_record
     import json
+
+    from schemas.events import parse_record
+    from streams.person import PersonState, apply
 
     state = PersonState()
     for offset, (_, _, value) in enumerate(s.records):
@@ -142,8 +143,8 @@ def test_pruned_state_stays_small_and_exact():
     run = run_core(s, NOW)
     ref = reference.build(s.topic_order(), MAX, NOW)
     assert core_shifts(run) == ref_shifts(ref)
-    from streams.person import PersonState, apply
     from schemas.events import parse_record
+    from streams.person import PersonState, apply
 
     state = PersonState()
     for offset, (_, _, value) in enumerate(s.records):
