@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,10 +35,3 @@ def raw_text(value: bytes | None) -> str | None:
     except UnicodeDecodeError:
         return base64.b64encode(value).decode("ascii")
 
-
-def is_base64(text: str) -> bool:
-    try:
-        base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True

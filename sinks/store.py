@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlparse
 
 import clickhouse_connect
@@ -138,6 +138,3 @@ def first_line(exc: BaseException) -> str:
     match = re.search(r"DB::Exception: (.*?)(?: \(version [\d.]+.*)?$", text, re.S)
     return (match[1] if match else text).splitlines()[0][:400]
 
-
-def rows_as_dicts(names: tuple[str, ...] | list[str], rows: list[Any]) -> list[dict[str, Any]]:
-    return [dict(zip(names, row, strict=True)) for row in rows]

@@ -24,7 +24,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
-from schemas.dlq import raw_text
+from schemas.dlq import DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import SiteUpserted, parse_record
 from sinks.writer import RetryLater, RowWriter, merge
@@ -92,16 +92,10 @@ def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
     async def reject(event: EventT, error: str) -> None:
         msg = event.message
         key = msg.key if isinstance(msg.key, bytes) else None
-        letter = {
-            "error": error,
-            "topic": msg.topic,
-            "partition": msg.partition,
-            "offset": msg.offset,
-            "raw": raw_text(msg.value),
-        }
-        await dlq.send(key=key, value=json.dumps(letter, ensure_ascii=False).encode())
+        letter = DeadLetter.of(error, msg.topic, msg.partition, msg.offset, msg.value)
+        await dlq.send(key=key, value=letter.model_dump_json().encode())
         key_text = None if key is None else key.decode("utf-8", "replace")
-        row = dlq_row(error, msg.topic, msg.partition, msg.offset, key_text, letter["raw"])
+        row = dlq_row(error, msg.topic, msg.partition, msg.offset, key_text, letter.raw)
         await send_rows(key, {"dlq": [row]})
         counters["dlq"] += 1
 
