@@ -26,7 +26,7 @@ from faust.types import EventT, StreamT
 
 from schemas.dlq import DeadLetter
 from schemas.errors import InvalidEvent
-from schemas.events import SiteUpserted, parse_record
+from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.writer import RetryLater, RowWriter, merge
 from streams.person import PersonState, apply
 from streams.rows import Row, dlq_row
@@ -99,14 +99,20 @@ def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
         await send_rows(key, {"dlq": [row]})
         counters["dlq"] += 1
 
+    async def validated(event: EventT, topic_kind: str) -> AnyEvent | None:
+        """The record's event, or None once it has gone to the DLQ."""
+        try:
+            return parse_record(event.message.value, topic_kind, datetime.now(UTC))
+        except InvalidEvent as exc:
+            await reject(event, str(exc))
+            return None
+
     @app.agent(events, name="ingest-people")
     async def ingest_people(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             msg = event.message
-            try:
-                parsed = parse_record(msg.value, "events", datetime.now(UTC))
-            except InvalidEvent as exc:
-                await reject(event, str(exc))
+            parsed = await validated(event, "events")
+            if parsed is None:
                 continue
             assert not isinstance(parsed, SiteUpserted)
             key = parsed.person_id  # table keys are JSON-coded in the changelog: str, not bytes
@@ -124,10 +130,8 @@ def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
     async def ingest_sites(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             msg = event.message
-            try:
-                parsed = parse_record(msg.value, "sites", datetime.now(UTC))
-            except InvalidEvent as exc:
-                await reject(event, str(exc))
+            parsed = await validated(event, "sites")
+            if parsed is None:
                 continue
             assert isinstance(parsed, SiteUpserted)
             key = parsed.site_id

@@ -31,14 +31,22 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=29092)
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="muster-bench-"))
-    env = os.environ | {"MUSTER_KAFKA_BOOTSTRAP": f"127.0.0.1:{args.port}",
-                        "MUSTER_DATA_DIR": str(data), "MUSTER_WORKER_PORT": "26066"}
-    settings = Settings(kafka_bootstrap=env["MUSTER_KAFKA_BOOTSTRAP"], data_dir=data,
-                        worker_port=26066)
+    env = os.environ | {
+        "MUSTER_KAFKA_BOOTSTRAP": f"127.0.0.1:{args.port}",
+        "MUSTER_DATA_DIR": str(data),
+        "MUSTER_WORKER_PORT": "26066",
+    }
+    settings = Settings(
+        kafka_bootstrap=env["MUSTER_KAFKA_BOOTSTRAP"], data_dir=data, worker_port=26066
+    )
     broker = start_tansu(settings)
     log = (data / "worker.log").open("wb")
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         started = time.monotonic()
         reader = WorkerReader(wait_for_worker(settings, worker, timeout=120))
@@ -51,21 +59,25 @@ def main() -> None:
         while True:
             n = reader.query(
                 "SELECT (SELECT count() FROM events FINAL) + (SELECT count() FROM dlq FINAL "
-                "WHERE topic LIKE '%events')").rows[0][0]
+                "WHERE topic LIKE '%events')"
+            ).rows[0][0]
             if n >= expected * 0.98:  # resends are not stored twice
                 last = n
                 time.sleep(3)
                 n2 = reader.query(
                     "SELECT (SELECT count() FROM events FINAL) + (SELECT count() FROM dlq "
-                    "FINAL WHERE topic LIKE '%events')").rows[0][0]
+                    "FINAL WHERE topic LIKE '%events')"
+                ).rows[0][0]
                 if n2 == last:
                     break
             time.sleep(1)
         settle = time.monotonic() - t0
         m = metrics(reader, datetime.now(settings.zone), settings.zone, Scope())
-        print(f"bench: {len(records):,} records produced in {produced:.1f} s "
-              f"({len(records) / produced:,.0f}/s); settled in {settle:.1f} s "
-              f"({len(records) / settle:,.0f} records/s end to end)")
+        print(
+            f"bench: {len(records):,} records produced in {produced:.1f} s "
+            f"({len(records) / produced:,.0f}/s); settled in {settle:.1f} s "
+            f"({len(records) / settle:,.0f} records/s end to end)"
+        )
         print(f"bench: {m}")
     finally:
         worker.terminate()
