@@ -25,7 +25,8 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench --scenario city
+	$(BIN)/python -m tests.bench --scenario shanghai-2022-03-15
 
 # Re-pin after editing pyproject.toml dependencies.
 lock:

@@ -1,22 +1,19 @@
 """The Faust app: a factory that wires topics, tables and agents to the pure core.
 
-    events --(ingest_people: validate, dedupe, derive shifts)--> rows --(write_rows)--> store
-    sites  --(ingest_sites:  validate, dedupe)-----------------> rows
+    events --(ingest_people: validate, dedupe, derive shifts)--> rows --(batched)--> store
+    sites  --(ingest_sites:  validate, dedupe)-----------------> rows --(batched)--> store
     bad records ------------------------------------------------> dlq (+ a dlq row)
 
 Agents only wire: the rules live in schemas/ (validation), streams/person.py (dedupe and
-SPEC §3) and sinks/ (the store). Offsets are committed only after the rows a record
-produced are flushed to Kafka (Faust flushes the producer before every commit), and the
-writer acks a batch only after the store took it: at-least-once end to end, made exact by
-idempotent upserts.
+SPEC §3) and sinks/ (the store). Records are acked by hand, only after the rows they produced
+are in the store (streams/pending.py); Faust flushes the changelog before every commit. So
+offsets never run ahead of the store or the person table: at-least-once end to end, made
+exact by idempotent upserts and replay detection.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,9 +24,10 @@ from faust.types import EventT, StreamT
 from schemas.dlq import DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
-from sinks.writer import RetryLater, RowWriter, merge
+from sinks.writer import RowWriter
+from streams.pending import PendingRows
 from streams.person import PersonState, apply
-from streams.rows import Row, dlq_row
+from streams.rows import dlq_row
 from streams.settings import Settings
 from streams.sites import apply_site
 
@@ -70,93 +68,81 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     return conf
 
 
-def create_app(settings: Settings, writer: RowWriter | None) -> Pipeline:
-    """Build the app; `writer` None builds it without the store-writing agent."""
+def create_app(settings: Settings, writer: RowWriter) -> Pipeline:
+    """Build the app; every row goes to the store through `writer`."""
     app = faust.App(f"{settings.topic_prefix}pipeline", **faust_settings(settings))
     counters = {"accepted": 0, "duplicate": 0, "replayed": 0, "dlq": 0, "rows": 0}
     pipeline = Pipeline(app, settings, counters)
+    pending = PendingRows(writer, counters)
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     events = app.topic(settings.topic("events"), partitions=settings.events_partitions, **raw)
     sites = app.topic(settings.topic("sites"), partitions=1, **raw)
     dlq = app.topic(settings.topic("dlq"), partitions=1, **raw)
-    rows = app.topic(settings.topic("rows"), partitions=settings.events_partitions, **raw)
     persons = app.Table("persons", default=None, partitions=settings.events_partitions)
     site_ids = app.Table("site-event-ids", default=None, partitions=1)
     max_shift = settings.max_shift
 
-    async def send_rows(key: bytes | None, tables: dict[str, list[Row]]) -> None:
-        if any(tables.values()):
-            await rows.send(key=key, value=json.dumps(tables, ensure_ascii=False).encode())
-
-    async def reject(event: EventT, error: str) -> None:
+    async def reject(stream: StreamT[bytes], event: EventT, error: str) -> None:
         msg = event.message
         key = msg.key if isinstance(msg.key, bytes) else None
         letter = DeadLetter.of(error, msg.topic, msg.partition, msg.offset, msg.value)
         await dlq.send(key=key, value=letter.model_dump_json().encode())
         key_text = None if key is None else key.decode("utf-8", "replace")
         row = dlq_row(error, msg.topic, msg.partition, msg.offset, key_text, letter.raw)
-        await send_rows(key, {"dlq": [row]})
+        pending.add(stream, event, {"dlq": [row]})
         counters["dlq"] += 1
 
-    async def validated(event: EventT, topic_kind: str) -> AnyEvent | None:
+    async def validated(stream: StreamT[bytes], event: EventT, kind: str) -> AnyEvent | None:
         """The record's event, or None once it has gone to the DLQ."""
         try:
-            return parse_record(event.message.value, topic_kind, datetime.now(UTC))
+            return parse_record(event.message.value, kind, datetime.now(UTC))
         except InvalidEvent as exc:
-            await reject(event, str(exc))
+            await reject(stream, event, str(exc))
             return None
 
     @app.agent(events, name="ingest-people")
     async def ingest_people(stream: StreamT[bytes]) -> None:
+        stream = stream.noack()
         async for event in stream.events():
             msg = event.message
-            parsed = await validated(event, "events")
-            if parsed is None:
-                continue
-            assert not isinstance(parsed, SiteUpserted)
-            key = parsed.person_id  # table keys are JSON-coded in the changelog: str, not bytes
-            state = PersonState.from_json(persons.get(key))
-            outcome = apply(state, parsed, msg.partition, msg.offset, max_shift)
-            if outcome.status == "too_late":
-                await reject(event, outcome.reason)
-                continue
-            if outcome.status == "accepted":
-                persons[key] = state.to_json()
-            counters[outcome.status] += 1
-            await send_rows(key.encode(), outcome.rows)
+            parsed = await validated(stream, event, "events")
+            if parsed is not None:
+                assert not isinstance(parsed, SiteUpserted)
+                key = parsed.person_id  # table keys are JSON-coded in the changelog: str
+                state = PersonState.from_json(persons.get(key))
+                outcome = apply(state, parsed, msg.partition, msg.offset, max_shift)
+                if outcome.status == "too_late":
+                    await reject(stream, event, outcome.reason)
+                else:
+                    if outcome.status == "accepted":
+                        persons[key] = state.to_json()
+                    counters[outcome.status] += 1
+                    pending.add(stream, event, outcome.rows)
+            if pending.due():
+                await pending.flush()
 
     @app.agent(sites, name="ingest-sites")
     async def ingest_sites(stream: StreamT[bytes]) -> None:
+        stream = stream.noack()
         async for event in stream.events():
             msg = event.message
-            parsed = await validated(event, "sites")
-            if parsed is None:
-                continue
-            assert isinstance(parsed, SiteUpserted)
-            key = parsed.site_id
-            seen: dict[str, str] = dict(site_ids.get(key) or {})
-            outcome = apply_site(seen, parsed, msg.partition, msg.offset)
-            if outcome.status == "accepted":
-                site_ids[key] = seen
-            counters[outcome.status] += 1
-            await send_rows(key.encode(), outcome.rows)
+            parsed = await validated(stream, event, "sites")
+            if parsed is not None:
+                assert isinstance(parsed, SiteUpserted)
+                key = parsed.site_id
+                seen: dict[str, str] = dict(site_ids.get(key) or {})
+                outcome = apply_site(seen, parsed, msg.partition, msg.offset)
+                if outcome.status == "accepted":
+                    site_ids[key] = seen
+                counters[outcome.status] += 1
+                pending.add(stream, event, outcome.rows)
+            if pending.due():
+                await pending.flush()
 
-    if writer is not None:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-
-        @app.agent(rows, name="write-rows")
-        async def write_rows(stream: StreamT[bytes]) -> None:
-            loop = asyncio.get_running_loop()
-            async for batch in stream.take(5000, within=0.5):
-                tables = merge(json.loads(value) for value in batch)
-                while True:  # the batch is acked only once stored: never skip it
-                    try:
-                        written = await loop.run_in_executor(executor, writer.write, tables)
-                        break
-                    except RetryLater as exc:
-                        log.error("%s; the pipeline waits for the store", exc)
-                        await asyncio.sleep(5)
-                counters["rows"] += written
+    @app.timer(pending.max_age / 2)
+    async def flush_when_quiet() -> None:
+        if pending.due():
+            await pending.flush()
 
     return pipeline

@@ -12,6 +12,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -78,26 +79,34 @@ class Record:
     value: bytes = field(compare=False)
 
 
+SCENARIOS = ("city", "shanghai-2022-03-15")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--people", type=int, default=4500, help="volunteers (default 4500)")
     parser.add_argument("--sites", type=int, default=80, help="sites (default 80)")
     parser.add_argument("--days", type=int, default=2, help="days up to now (default 2)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="city",
+        help="city: --people/--sites/--days up to now (default); shanghai-2022-03-15: the "
+        "seed 002 bulletin (45,018 recruited … 52.5万余小时 at 2022-03-15T19:00+08:00)",
+    )
+    parser.add_argument(
         "--rate", type=float, default=2000, help="records per second, 0 = unthrottled"
     )
 
 
-class _Writer:
+class Deliveries:
     """Collects records with their delivery time: mostly on time, some late, some twice."""
 
     def __init__(self, plan: Plan, rng: random.Random) -> None:
         self.plan, self.rng, self.records = plan, rng, list[Record]()
 
-    def emit(self, topic: str, key: str, event: dict[str, object], ts: datetime) -> None:
+    def emit(self, topic: str, key: str, event: Mapping[str, object], ts: datetime) -> None:
         value = json.dumps(event, ensure_ascii=False).encode()
-        if self.rng.random() < self.plan.malformed:
-            value = self._garble(event)
         delay = timedelta(seconds=self.rng.uniform(0, 30))
         if self.rng.random() < self.plan.late:
             delay = timedelta(hours=self.rng.uniform(0.1, self.plan.late_hours))
@@ -105,8 +114,10 @@ class _Writer:
         if self.rng.random() < self.plan.resend:
             again = ts + delay + timedelta(minutes=self.rng.uniform(1, 600))
             self.records.append(Record(again, topic, key.encode(), value))
+        if self.rng.random() < self.plan.malformed:  # a garbled copy; the good one still arrives
+            self.records.append(Record(ts + delay, topic, key.encode(), self._garble(event)))
 
-    def _garble(self, event: dict[str, object]) -> bytes:
+    def _garble(self, event: Mapping[str, object]) -> bytes:
         broken = dict(event)
         choice = self.rng.randrange(4)
         if choice == 0:
@@ -124,19 +135,19 @@ def rfc3339(ts: datetime, zone: ZoneInfo) -> str:
     return ts.astimezone(zone).isoformat(timespec="seconds")
 
 
-def generate(plan: Plan) -> list[Record]:
-    """The whole scenario, in delivery order."""
-    rng = random.Random(plan.seed)
-    out = _Writer(plan, rng)
-    zone = plan.zone
-    local_end = plan.end.astimezone(zone)
-    first_day = (local_end - timedelta(days=plan.days - 1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    opened = first_day - timedelta(days=1)
-
-    sites = []
-    for n in range(plan.sites):
+def make_sites(
+    out: Deliveries,
+    rng: random.Random,
+    count: int,
+    city: str,
+    zone: ZoneInfo,
+    opened: datetime,
+    first_day: datetime,
+    end: datetime,
+) -> list[dict[str, object]]:
+    """`count` sites opened at `opened`; one in twenty later raises a requirement or closes."""
+    sites: list[dict[str, object]] = []
+    for n in range(count):
         kind = rng.choices(list(KINDS), [w for w, _ in KINDS.values()])[0]
         district = DISTRICTS[n % len(DISTRICTS)]
         street = f"{district[:2]}第{rng.randint(1, 8)}街道"
@@ -147,7 +158,7 @@ def generate(plan: Plan) -> list[Record]:
             "ts": rfc3339(opened, zone),
             "site_id": f"S{n:05d}",
             "name": f"{street}{kind}{n}号",
-            "city": plan.city,
+            "city": city,
             "district": district,
             "street": street,
             "community": f"{street}第{n % 5 + 1}居委",
@@ -160,14 +171,32 @@ def generate(plan: Plan) -> list[Record]:
         sites.append(site)
         out.emit("sites", site["site_id"], site, opened)
         if rng.random() < 0.05:  # a requirement raised, or a site closed, mid-scenario
-            when = first_day + timedelta(hours=rng.uniform(6, 24 * plan.days))
-            if when < plan.end:
+            when = first_day + timedelta(
+                hours=rng.uniform(6, (end - first_day).total_seconds() / 3600)
+            )
+            if when < end:
                 update = dict(site, event_id=f"site-{n:05d}-v2", ts=rfc3339(when, zone))
                 if rng.random() < 0.5:
                     update["active"] = False
                 else:
                     update["requirements"] = {r: m + 1 for r, m in need.items()}
                 out.emit("sites", site["site_id"], update, when)
+
+    return sites
+
+
+def generate(plan: Plan) -> list[Record]:
+    """The whole scenario, in delivery order."""
+    rng = random.Random(plan.seed)
+    out = Deliveries(plan, rng)
+    zone = plan.zone
+    local_end = plan.end.astimezone(zone)
+    first_day = (local_end - timedelta(days=plan.days - 1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    opened = first_day - timedelta(days=1)
+
+    sites = make_sites(out, rng, plan.sites, plan.city, zone, opened, first_day, plan.end)
 
     for n in range(plan.people):
         person = f"P{n:07d}"
@@ -208,7 +237,7 @@ def generate(plan: Plan) -> list[Record]:
 
 
 def _one_shift(
-    out: _Writer,
+    out: Deliveries,
     rng: random.Random,
     plan: Plan,
     person: str,
@@ -305,14 +334,29 @@ def produce(
 
 
 def run_simulation(settings: Settings, args: argparse.Namespace) -> None:
-    plan = Plan(
-        people=args.people, sites=args.sites, days=args.days, seed=args.seed, zone=settings.zone
-    )
-    records = generate(plan)
-    print(
-        f"simulate: {plan.people:,} volunteers, {plan.sites:,} sites, {plan.days} day(s) up "
-        f"to now: {len(records):,} records",
-        file=sys.stderr,
-        flush=True,
-    )
+    if args.scenario == "shanghai-2022-03-15":
+        from streams import shanghai
+
+        records = shanghai.generate()
+        what = (
+            f"the Shanghai bulletin of {shanghai.CUTOFF.isoformat()} (seed 002), "
+            f"{shanghai.FIRST_DAY:%Y-%m-%d} to {shanghai.CUTOFF:%Y-%m-%d}"
+        )
+        if settings.zone.key != shanghai.ZONE.key:
+            print(
+                f"simulate: note: MUSTER_TZ={settings.zone.key}; the published 当日上岗 figure "
+                f"counts from midnight in {shanghai.ZONE.key}",
+                file=sys.stderr,
+            )
+    else:
+        plan = Plan(
+            people=args.people,
+            sites=args.sites,
+            days=args.days,
+            seed=args.seed,
+            zone=settings.zone,
+        )
+        records = generate(plan)
+        what = f"{plan.people:,} volunteers, {plan.sites:,} sites, {plan.days} day(s) up to now"
+    print(f"simulate: {what}: {len(records):,} records", file=sys.stderr, flush=True)
     produce(settings, records, args.rate)

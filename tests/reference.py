@@ -70,9 +70,12 @@ def build(
 
     shifts: list[RefShift] = []
     orphans: list[dict[str, Any]] = []
-    people = sorted({e["person_id"] for e in events})
-    for person in people:
-        moves = [e for e in events if e["person_id"] == person and e["type"] != "registered"]
+    by_person: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        if e["type"] != "registered":
+            by_person.setdefault(e["person_id"], []).append(e)
+    for person in sorted(by_person):
+        moves = by_person[person]
         moves.sort(key=lambda e: (e["ts"], 0 if e["type"] == "check_out" else 1, e["event_id"]))
         open_: dict[str, Any] | None = None
         for e in moves:
