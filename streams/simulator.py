@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--people", type=int, default=4500, help="volunteers (default 4500)")
     parser.add_argument("--sites", type=int, default=80, help="sites (default 80)")
     parser.add_argument("--days", type=int, default=2, help="days up to now (default 2)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the city scenario")
     parser.add_argument(
         "--scenario",
         choices=SCENARIOS,
