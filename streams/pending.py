@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from faust.types import EventT, StreamT
 
@@ -30,6 +30,7 @@ class PendingRows:
         self,
         writer: RowWriter,
         counters: dict[str, int],
+        executor: Executor,
         max_records: int = 2000,
         max_age: float = 0.5,
     ) -> None:
@@ -41,7 +42,7 @@ class PendingRows:
         self.records: list[tuple[StreamT[bytes], EventT]] = []
         self.oldest = 0.0
         self.lock = asyncio.Lock()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self.executor = executor
 
     def add(self, stream: StreamT[bytes], event: EventT, rows: dict[str, list[Row]]) -> None:
         """Hold `rows` (possibly none) until the next flush; `event` is acked after it."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -35,14 +35,17 @@ def build_worker(settings: Settings) -> Pipeline:
     if applied:
         log.info("store migrated: %s", ", ".join(applied))
     create_topics(settings)
-    pipeline = create_app(settings, RowWriter(client))
-    add_query_view(pipeline, connect(settings.store_url, settings.database, create=False))
+    # chdb can hang when one process runs queries on several threads at once (chdb-io/chdb
+    # issue 426; seen here as a SELECT that never returned): one thread does all store work.
+    store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+    pipeline = create_app(settings, RowWriter(client), store_thread)
+    reads = connect(settings.store_url, settings.database, create=False)
+    add_query_view(pipeline, reads, store_thread)
     return pipeline
 
 
-def add_query_view(pipeline: Pipeline, client: Any) -> None:
+def add_query_view(pipeline: Pipeline, client: Any, executor: Executor) -> None:
     app = pipeline.app
-    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-query")
 
     @app.page("/query")
     class QueryView(View):
