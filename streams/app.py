@@ -26,7 +26,6 @@ from schemas.dlq import DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.writer import RowWriter
-from streams.gaps import GapMender
 from streams.pending import PendingRows
 from streams.person import PersonState, apply
 from streams.rows import dlq_row
@@ -34,8 +33,6 @@ from streams.settings import Settings
 from streams.sites import apply_site
 
 log = logging.getLogger(__name__)
-
-GAP_LOOK_SECONDS = 5.0
 
 
 @dataclass
@@ -75,7 +72,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) -> Pipeline:
     """Build the app; every row goes to the store through `writer`, run on `store_thread`."""
     app = faust.App(f"{settings.topic_prefix}pipeline", **faust_settings(settings))
-    counters = {"accepted": 0, "duplicate": 0, "replayed": 0, "dlq": 0, "rows": 0, "mended": 0}
+    counters = {"accepted": 0, "duplicate": 0, "replayed": 0, "dlq": 0, "rows": 0}
     pipeline = Pipeline(app, settings, counters)
     pending = PendingRows(writer, counters, store_thread)
 
@@ -148,19 +145,5 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
     async def flush_when_quiet() -> None:
         if pending.due():
             await pending.flush()
-
-    mender = GapMender()
-
-    @app.timer(GAP_LOOK_SECONDS)
-    async def mend_offset_gaps() -> None:
-        for tp, committed in mender.look(app.consumer).items():
-            log.warning(
-                "%s: records from offset %d were dropped by Faust after recovery and never "
-                "processed (faust-streaming issue 596); reading them again",
-                tp,
-                committed,
-            )
-            await app.consumer.seek(tp, committed)
-            counters["mended"] += 1
 
     return pipeline
