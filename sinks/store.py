@@ -137,4 +137,3 @@ def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     match = re.search(r"DB::Exception: (.*?)(?: \(version [\d.]+.*)?$", text, re.S)
     return (match[1] if match else text).splitlines()[0][:400]
-

@@ -11,8 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -22,22 +21,9 @@ from sinks.store import StoreError, first_line
 
 log = logging.getLogger(__name__)
 
-TABLES = ("events", "shifts", "checkouts", "site_versions", "dlq")
-
 
 class RetryLater(StoreError):
     """The store refused a batch after every retry; the caller must not commit it."""
-
-
-def merge(batches: Iterable[Mapping[str, list[dict[str, Any]]]]) -> dict[str, list[dict[str, Any]]]:
-    """Concatenate many `{table: rows}` messages into one, table by table."""
-    merged: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for batch in batches:
-        for table, rows in batch.items():
-            if table not in TABLES:
-                raise StoreError(f"unknown table {table!r} in a rows message")
-            merged[table].extend(rows)
-    return dict(merged)
 
 
 class RowWriter:

@@ -13,7 +13,6 @@ exact by idempotent upserts and replay detection.
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +30,6 @@ from streams.person import PersonState, apply
 from streams.rows import dlq_row
 from streams.settings import Settings
 from streams.sites import apply_site
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
