@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from streams.simulator import ORGS, Deliveries, Plan, Record, make_sites
+from streams.simulator import ORGS, Deliveries, Plan, Record, check_in_hour, make_sites
 
 ZONE = ZoneInfo("Asia/Shanghai")
 CUTOFF = datetime(2022, 3, 15, 19, tzinfo=ZONE)
@@ -188,14 +188,7 @@ def _stint(rng: random.Random, person: Person, d: int, night: bool) -> Duty:
     if night:  # hotels and hotlines: 19:00–22:00 in, 6–10 h
         start = day(d, rng.uniform(19, 22))
         return Duty(person, f"d{d:02d}", start, _hours(rng, 6, 10), rng.random() < MISSED)
-    peak = rng.random()
-    hour = (
-        rng.uniform(6, 8)
-        if peak < 0.6
-        else rng.uniform(12, 14)
-        if peak < 0.85
-        else rng.uniform(5.5, 17)
-    )
+    hour = check_in_hour(rng, 0.85, (5.5, 17))
     start = day(d, hour)
     length = _hours(rng, 2, min(10.5, 23 - hour))  # out by 23:00
     missed = rng.random() < MISSED
@@ -207,15 +200,7 @@ def _today(rng: random.Random, person: Person) -> Duty:
     if rng.random() < 0.003:
         start = CUTOFF
     else:
-        peak = rng.random()
-        hour = (
-            rng.uniform(6, 8)
-            if peak < 0.6
-            else rng.uniform(12, 14)
-            if peak < 0.8
-            else rng.uniform(5.5, 19)
-        )
-        start = min(day(LAST_DAY, hour), CUTOFF)
+        start = min(day(LAST_DAY, check_in_hour(rng, 0.8, (5.5, 19))), CUTOFF)
     return Duty(person, f"d{LAST_DAY}", start, _hours(rng, 2, 9), rng.random() < MISSED)
 
 

@@ -236,6 +236,17 @@ def generate(plan: Plan) -> list[Record]:
     return sorted(out.records)
 
 
+def check_in_hour(rng: random.Random, noon_until: float, rest: tuple[float, float]) -> float:
+    """Hour of a check-in: 60% at shift change (06–08), up to `noon_until` around noon
+    (12–14), the rest spread over `rest`."""
+    peak = rng.random()
+    if peak < 0.6:
+        return rng.uniform(6, 8)
+    if peak < noon_until:
+        return rng.uniform(12, 14)
+    return rng.uniform(*rest)
+
+
 def _one_shift(
     out: Deliveries,
     rng: random.Random,
@@ -249,14 +260,7 @@ def _one_shift(
     day: datetime,
     tag: str,
 ) -> None:
-    peak = rng.random()
-    hour = (
-        rng.uniform(6, 8)
-        if peak < 0.6
-        else rng.uniform(12, 14)
-        if peak < 0.85
-        else rng.uniform(8, 20)
-    )
+    hour = check_in_hour(rng, 0.85, (8, 20))
     start = day + timedelta(hours=hour)
     end = start + timedelta(hours=rng.uniform(2, 6))
     if start >= plan.end:
