@@ -117,8 +117,7 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                         persons[key] = state.to_json()
                     counters[outcome.status] += 1
                     pending.add(stream, event, outcome.rows)
-            if pending.due():
-                await pending.flush()
+            await pending.flush_if_due()
 
     @app.agent(sites, name="ingest-sites")
     async def ingest_sites(stream: StreamT[bytes]) -> None:
@@ -135,12 +134,10 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                     site_ids[key] = seen
                 counters[outcome.status] += 1
                 pending.add(stream, event, outcome.rows)
-            if pending.due():
-                await pending.flush()
+            await pending.flush_if_due()
 
     @app.timer(pending.max_age / 2)
     async def flush_when_quiet() -> None:
-        if pending.due():
-            await pending.flush()
+        await pending.flush_if_due()
 
     return pipeline

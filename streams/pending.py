@@ -57,6 +57,10 @@ class PendingRows:
             bool(self.records) and time.monotonic() - self.oldest >= self.max_age
         )
 
+    async def flush_if_due(self) -> None:
+        if self.due():
+            await self.flush()
+
     async def flush(self) -> None:
         """Store every held row, retrying for as long as the store refuses, then ack."""
         async with self.lock:
