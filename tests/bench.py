@@ -121,7 +121,7 @@ def _wait_exact(reader: WorkerReader, records: list[Any], deadline: float) -> No
     got: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         got = [metrics(reader, shanghai.CUTOFF, shanghai.ZONE, s) for s in scopes]
-        if all(_same(g, w) for g, w in zip(got, want, strict=True)):
+        if all(reference.agrees(g, w, 1e-6) for g, w in zip(got, want, strict=True)):
             return
         time.sleep(2)
     raise TimeoutError(f"not exact yet: got {got[0]}, want {want[0]}")
@@ -129,12 +129,6 @@ def _wait_exact(reader: WorkerReader, records: list[Any], deadline: float) -> No
 
 def _plain(scope: Scope) -> dict[str, str]:
     return {k: v for k, v in asdict(scope).items() if v}
-
-
-def _same(got: dict[str, Any], want: dict[str, Any]) -> bool:
-    return all(
-        abs(got[k] - v) < 1e-6 if isinstance(v, float) else got[k] == v for k, v in want.items()
-    )
 
 
 if __name__ == "__main__":

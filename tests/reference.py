@@ -193,3 +193,11 @@ def metrics(
 
 def _us(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def agrees(got: dict[str, Any], want: dict[str, Any], hours_tolerance: float) -> bool:
+    """Every metric in `want` equals `got`'s; floats (hours, coverage) within the tolerance."""
+    return all(
+        abs(got[k] - v) <= hours_tolerance if isinstance(v, float) else got[k] == v
+        for k, v in want.items()
+    )

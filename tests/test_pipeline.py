@@ -114,10 +114,7 @@ def settle(reader, ref, cutoffs, scopes, timeout: float = 120) -> list:
             for scope in scopes:
                 got = metrics(reader, cutoff, ZONE, Scope(**scope))
                 want = reference.metrics(ref, cutoff, ZONE, scope)
-                if any(
-                    got[k] != pytest.approx(v, abs=1e-9) if isinstance(v, float) else got[k] != v
-                    for k, v in want.items()
-                ):
+                if not reference.agrees(got, want, 1e-9):
                     bad.append((cutoff.isoformat(), scope, got, want))
         if not bad or time.monotonic() > deadline:
             return bad
@@ -208,7 +205,7 @@ def test_seed_bulletin_at_city_scale(worker: Worker):
             for c in cutoffs
             for i, s in enumerate(scopes)
         }
-        bad = [k for k, w in want.items() if not _same(got[k], w)]
+        bad = [k for k, w in want.items() if not reference.agrees(got[k], w, 1e-6)]
         if not bad or time.monotonic() > deadline:
             break
         time.sleep(3)
@@ -219,10 +216,3 @@ def test_seed_bulletin_at_city_scale(worker: Worker):
     assert {k: live[k] for k in shanghai.PUBLISHED} == shanghai.PUBLISHED
     assert round(live["hours"] * 3600, 3) == shanghai.SERVICE_SECONDS
     assert "上岗总时长52.5万余小时" in worker.cli("bulletin", "--at", at)
-
-
-def _same(got: dict[str, object], want: dict[str, object]) -> bool:
-    return all(
-        got[k] == pytest.approx(v, abs=1e-6) if isinstance(v, float) else got[k] == v
-        for k, v in want.items()
-    )
