@@ -93,6 +93,7 @@ def generate(seed: int = 2022) -> list[Record]:
     deployed = order[: PUBLISHED["cumulative_people"]]
     on_today = set(deployed[: PUBLISHED["on_post_today"]])
     idle = order[PUBLISHED["cumulative_people"] :]
+    idle_set = set(idle)  # looked up once per person
     shifts = dict.fromkeys(deployed, 1)
     for _ in range(PUBLISHED["person_times"] - len(deployed)):
         n = rng.choice(deployed)
@@ -120,7 +121,7 @@ def generate(seed: int = 2022) -> list[Record]:
         else:
             joined = CUTOFF - timedelta(hours=rng.uniform(1 / 3600, 24 * 17))
         _register(out, rng, person, joined)
-        if (n >= recruited or n in idle) and rng.random() < 0.35:
+        if (n >= recruited or n in idle_set) and rng.random() < 0.35:
             start = max(joined, CUTOFF) + timedelta(seconds=rng.randint(60, 3 * 3600))
             mine = [*mine, Duty(person, "d15e", start, timedelta(hours=rng.uniform(2, 4)))]
         elif n in on_today and mine[-1].start.day == LAST_DAY:
