@@ -27,6 +27,7 @@ from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.writer import RowWriter
 from streams.pending import PendingRows
 from streams.person import PersonState, apply
+from streams.recovery import ExactTableManager
 from streams.rows import dlq_row
 from streams.settings import Settings
 from streams.sites import apply_site
@@ -55,6 +56,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "datadir": str((settings.data_dir / "faust").resolve()),
         "producer_linger_ms": 5,
         "stream_buffer_maxsize": 16384,
+        "TableManager": ExactTableManager,  # streams/recovery.py: no record lost on restart
     }
     if settings.embedded:
         conf |= {
