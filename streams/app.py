@@ -57,6 +57,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "producer_linger_ms": 5,
         "stream_buffer_maxsize": 16384,
         "TableManager": ExactTableManager,  # streams/recovery.py: no record lost on restart
+        # Faust's stop would wait for every delivered record to be acked, but records held in
+        # PendingRows are acked only by a flush: `flush_on_stop` does it, then Faust commits.
+        "stream_wait_empty": False,
     }
     if settings.embedded:
         conf |= {
@@ -141,5 +144,10 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
     @app.timer(pending.max_age / 2)
     async def flush_when_quiet() -> None:
         await pending.flush_if_due()
+
+    @app.on_before_shutdown.connect
+    async def flush_on_stop(app: faust.App, **kwargs: Any) -> None:
+        """Fetching has stopped; store what is held and ack it before the last commit."""
+        await pending.flush()
 
     return pipeline
