@@ -67,6 +67,10 @@ def add_query_view(pipeline: Pipeline, client: Any, executor: Executor) -> None:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    # Faust warns "producer buffer full" each time a burst of changelog writes makes it wait
+    # for the producer: its flow control working, not a fault, but dozens of lines a second
+    # at full speed. Errors still show.
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     pipeline = build_worker(settings)
     url = f"http://127.0.0.1:{settings.worker_port}"
     write_worker_file(settings.data_dir, url, os.getpid())
