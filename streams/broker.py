@@ -75,6 +75,7 @@ def start_tansu(settings: Settings, log_path: Path | None = None) -> subprocess.
         ],
         stdout=out,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C goes to its starter, which stops the worker first
     )
     deadline = time.monotonic() + 20
     while not is_listening(settings.kafka_bootstrap):

@@ -164,9 +164,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.simulator import run_simulation
+    from streams.simulator import produce_live, run_simulation
 
-    run_simulation(settings, args)
+    produce_live(settings, run_simulation(settings, args))
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import datetime
@@ -49,9 +50,17 @@ def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], timeout
     raise MusterError(f"the worker did not come up within {timeout:.0f} s")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_up(settings: Settings, args: argparse.Namespace) -> int:
-    """Broker + worker + (unless --no-simulator) the simulator; Ctrl-C stops them all."""
+    """Broker + worker + (unless --no-simulator) the simulator; Ctrl-C stops them all: the
+    simulator, then the worker (which stores what it holds and commits), then the broker."""
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything as Ctrl-C does
     children: list[subprocess.Popen[bytes]] = []
+    stop_simulator = threading.Event()
+    simulator: threading.Thread | None = None
     try:
         if is_listening(settings.kafka_bootstrap):
             print(f"up: using the broker already on {settings.kafka_bootstrap}", file=sys.stderr)
@@ -59,14 +68,20 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
             children.append(start_tansu(settings, settings.data_dir / "broker.log"))
             print(f"up: broker on {settings.kafka_bootstrap} (memory storage)", file=sys.stderr)
         create_topics(settings)
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"])
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"], start_new_session=True
+        )
         children.append(worker)
         url = wait_for_worker(settings, worker, timeout=120)
         print(f"up: worker ready, queries served at {url}", file=sys.stderr)
         if not args.no_simulator:
-            from streams.simulator import run_simulation
+            from streams.simulator import produce_live, run_simulation
 
-            run_simulation(settings, args)
+            live = run_simulation(settings, args)
+            simulator = threading.Thread(
+                target=produce_live, args=(settings, live, "simulate", stop_simulator)
+            )
+            simulator.start()
         print(
             "up: running; `muster metrics --json` in another terminal; Ctrl-C stops",
             file=sys.stderr,
@@ -87,11 +102,14 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in reversed(children):
+        print("up: stopping", file=sys.stderr, flush=True)
+        stop_simulator.set()
+        if simulator is not None:
+            simulator.join(timeout=10)
+        for child in reversed(children):  # the worker, then the broker
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
             try:
-                child.wait(timeout=15)
+                child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from streams.settings import Settings
@@ -69,6 +72,12 @@ class Plan:
     late_hours: float = 48
     resend: float = 0.01
     malformed: float = 0.001
+    live_hours: float = 0  # also the shifts of the next hours after `end`, delivered live
+
+    @property
+    def until(self) -> datetime:
+        """Events happen up to here: `end`, plus the live hours."""
+        return self.end + timedelta(hours=self.live_hours)
 
 
 @dataclass(order=True)
@@ -96,6 +105,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate", type=float, default=2000, help="records per second, 0 = unthrottled"
+    )
+    parser.add_argument(
+        "--live-hours",
+        type=float,
+        default=24,
+        help="after the days up to now, keep delivering the city's next hours as they happen "
+        "(default 24; 0 = stop after the history)",
     )
 
 
@@ -197,6 +213,7 @@ def generate(plan: Plan) -> list[Record]:
     opened = first_day - timedelta(days=1)
 
     sites = make_sites(out, rng, plan.sites, plan.city, zone, opened, first_day, plan.end)
+    days = plan.days + math.ceil(plan.live_hours / 24)
 
     for n in range(plan.people):
         person = f"P{n:07d}"
@@ -217,7 +234,7 @@ def generate(plan: Plan) -> list[Record]:
         if team:
             reg["team_id"] = team
         out.emit("events", person, reg, joined)
-        for day in range(plan.days):
+        for day in range(days):
             if rng.random() >= plan.work_share:
                 continue
             _one_shift(
@@ -263,7 +280,7 @@ def _one_shift(
     hour = check_in_hour(rng, 0.85, (8, 20))
     start = day + timedelta(hours=hour)
     end = start + timedelta(hours=rng.uniform(2, 6))
-    if start >= plan.end:
+    if start >= plan.until:
         return
     check_in = {
         "event_id": f"{tag}-in",
@@ -280,7 +297,7 @@ def _one_shift(
     site_id = home["site_id"]
     if rng.random() < plan.transfer:  # sent to another site mid-shift
         moved = start + (end - start) / 2
-        if moved < plan.end:
+        if moved < plan.until:
             site_id = sites[rng.randrange(len(sites))]["site_id"]
             out.emit(
                 "events",
@@ -290,7 +307,7 @@ def _one_shift(
                 ),
                 moved,
             )
-    if rng.random() < plan.missed_checkout or end >= plan.end:
+    if rng.random() < plan.missed_checkout or end >= plan.until:
         return
     out.emit(
         "events",
@@ -306,19 +323,24 @@ def _one_shift(
     )
 
 
-def produce(
-    settings: Settings, records: list[Record], rate: float, label: str = "simulate"
-) -> None:
-    """Send `records` in order, printing progress once a second."""
+def _producer(settings: Settings) -> Any:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(
+    return KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         linger_ms=20,
         batch_size=256 * 1024,
         acks=1,
+        enable_idempotence=False,  # acks=1; says so rather than warning on every start
         client_id="muster-simulator",
     )
+
+
+def produce(
+    settings: Settings, records: list[Record], rate: float, label: str = "simulate"
+) -> None:
+    """Send `records` in order, printing progress once a second."""
+    producer = _producer(settings)
     started = last = time.monotonic()
     for n, record in enumerate(records, 1):
         producer.send(settings.topic(record.topic), key=record.key, value=record.value)
@@ -337,7 +359,42 @@ def produce(
     producer.close()
 
 
-def run_simulation(settings: Settings, args: argparse.Namespace) -> None:
+def produce_live(
+    settings: Settings,
+    records: list[Record],
+    label: str = "simulate",
+    stop: threading.Event | None = None,
+) -> None:
+    """Send each record when its delivery time comes (wall clock), saying so once a minute
+    and before every quiet spell; return early once `stop` is set."""
+    stop = stop or threading.Event()
+    producer = _producer(settings)
+    last = time.monotonic()
+    try:
+        for n, record in enumerate(records):
+            wait = (record.arrival - datetime.now(UTC)).total_seconds()
+            if wait > 0:
+                producer.flush()
+                if wait >= 60 or time.monotonic() - last >= 60:
+                    last = time.monotonic()
+                    nxt = record.arrival.astimezone(settings.zone)
+                    print(
+                        f"{label}: live: {n:,}/{len(records):,} records sent; "
+                        f"next at {nxt:%Y-%m-%d %H:%M:%S}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                if stop.wait(wait):
+                    return
+            producer.send(settings.topic(record.topic), key=record.key, value=record.value)
+        print(f"{label}: live: all {len(records):,} records sent", file=sys.stderr, flush=True)
+    finally:
+        producer.close(timeout=5)
+
+
+def run_simulation(settings: Settings, args: argparse.Namespace) -> list[Record]:
+    """Send the scenario's history (delivered up to now) at `--rate`; return the records still
+    to be delivered live, in order (none for the Shanghai scenario: it is all history)."""
     if args.scenario == "shanghai-2022-03-15":
         from streams import shanghai
 
@@ -359,8 +416,14 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> None:
             days=args.days,
             seed=args.seed,
             zone=settings.zone,
+            live_hours=args.live_hours,
         )
         records = generate(plan)
         what = f"{plan.people:,} volunteers, {plan.sites:,} sites, {plan.days} day(s) up to now"
+        if plan.live_hours:
+            what += f" and the next {plan.live_hours:g} h live"
+    now = datetime.now(UTC)
+    history = [r for r in records if r.arrival <= now]
     print(f"simulate: {what}: {len(records):,} records", file=sys.stderr, flush=True)
-    produce(settings, records, args.rate)
+    produce(settings, history, args.rate)
+    return [r for r in records if r.arrival > now]
