@@ -158,20 +158,26 @@ def produce(worker: Worker, scenario: Scenario) -> None:
     assert producer.flush(30) == 0
 
 
-def settle(reader, ref, cutoffs, scopes, timeout: float = 120) -> list:
-    """Poll until every metric equals the reference; return the last mismatches."""
+def settle(
+    reader, ref, cutoffs, scopes, timeout: float = 120, hours_tolerance=1e-9, every: float = 1
+) -> list:
+    """Poll every `every` s until every metric equals the reference; return the last
+    mismatches."""
+    want = {
+        (cutoff, i): reference.metrics(ref, cutoff, ZONE, scope)
+        for cutoff in cutoffs
+        for i, scope in enumerate(scopes)
+    }
     deadline = time.monotonic() + timeout
     while True:
         bad = []
-        for cutoff in cutoffs:
-            for scope in scopes:
-                got = metrics(reader, cutoff, ZONE, Scope(**scope))
-                want = reference.metrics(ref, cutoff, ZONE, scope)
-                if not reference.agrees(got, want, 1e-9):
-                    bad.append((cutoff.isoformat(), scope, got, want))
+        for (cutoff, i), wanted in want.items():
+            got = metrics(reader, cutoff, ZONE, Scope(**scopes[i]))
+            if not reference.agrees(got, wanted, hours_tolerance):
+                bad.append((cutoff.isoformat(), scopes[i], got, wanted))
         if not bad or time.monotonic() > deadline:
             return bad
-        time.sleep(1)
+        time.sleep(every)
 
 
 def test_edge_scenario_end_to_end_with_dlq_restart_and_offline_reads(worker: Worker):
@@ -235,26 +241,9 @@ def test_seed_bulletin_at_city_scale(worker: Worker):
     ref = reference.build([(r.topic, r.value) for r in records], shanghai.MAX_SHIFT)
     scopes: list[dict[str, str]] = [{}, {"district": "浦东新区"}, {"org": "union"}]
     cutoffs = [shanghai.CUTOFF, shanghai.CUTOFF.replace(hour=23), shanghai.day(8, 12)]
-    want = {
-        (c, i): reference.metrics(ref, c, shanghai.ZONE, s)
-        for c in cutoffs
-        for i, s in enumerate(scopes)
-    }
     reader = worker.start()
     produce_all(worker, records)
-
-    deadline = time.monotonic() + 900
-    while True:
-        got = {
-            (c, i): metrics(reader, c, shanghai.ZONE, Scope(**s))
-            for c in cutoffs
-            for i, s in enumerate(scopes)
-        }
-        bad = [k for k, w in want.items() if not reference.agrees(got[k], w, 1e-6)]
-        if not bad or time.monotonic() > deadline:
-            break
-        time.sleep(3)
-    assert bad == [], (got[bad[0]], want[bad[0]])
+    assert settle(reader, ref, cutoffs, scopes, timeout=900, hours_tolerance=1e-6, every=3) == []
 
     at = shanghai.CUTOFF.isoformat()
     live = json.loads(worker.cli("metrics", "--at", at, "--json"))
