@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from streams.simulator import ORGS, Deliveries, Plan, Record, check_in_hour, make_sites
+from streams.simulator import (
+    ORGS,
+    Deliveries,
+    Plan,
+    Record,
+    check_in,
+    check_in_hour,
+    check_out,
+    make_sites,
+    registered,
+)
 
 ZONE = ZoneInfo("Asia/Shanghai")
 CUTOFF = datetime(2022, 3, 15, 19, tzinfo=ZONE)
@@ -235,50 +245,36 @@ def _land_hours(duties: list[Duty]) -> None:
 
 
 def _register(out: Deliveries, rng: random.Random, person: Person, joined: datetime) -> None:
-    event = {
-        "event_id": f"{person.person_id}-reg",
-        "type": "registered",
-        "ts": _stamp(rng, joined.replace(microsecond=joined.microsecond // 1000 * 1000)),
-        "person_id": person.person_id,
-        "org": person.org,
-    }
-    if person.team:
-        event["team_id"] = person.team
+    ts = _stamp(rng, joined.replace(microsecond=joined.microsecond // 1000 * 1000))
+    event = registered(f"{person.person_id}-reg", ts, person.person_id, person.org, person.team)
     out.emit("events", person.person_id, event, joined)
 
 
 def _emit(out: Deliveries, rng: random.Random, duty: Duty) -> None:
     person = duty.person
-    check_in = {
-        "event_id": f"{person.person_id}-{duty.tag}-in",
-        "type": "check_in",
-        "ts": _stamp(rng, duty.start),
-        "person_id": person.person_id,
-        "site_id": person.site,
-        "role": person.role,
-        "org": person.org,
-    }
-    if person.team:
-        check_in["team_id"] = person.team
-    out.emit("events", person.person_id, check_in, duty.start)
+    tag = f"{person.person_id}-{duty.tag}"
+    arrived = check_in(
+        f"{tag}-in",
+        _stamp(rng, duty.start),
+        person.person_id,
+        person.site,
+        person.role,
+        person.org,
+        person.team,
+    )
+    out.emit("events", person.person_id, arrived, duty.start)
     site = person.site
     if duty.moved is not None and duty.moved_to:
         site, moved_at = duty.moved_to, duty.start + duty.moved
-        moved = dict(check_in, event_id=f"{person.person_id}-{duty.tag}-xfer", site_id=site)
+        moved = dict(arrived, event_id=f"{tag}-xfer", site_id=site)
         out.emit("events", person.person_id, dict(moved, ts=_stamp(rng, moved_at)), moved_at)
     if duty.missed:
         return
-    check_out = {
-        "event_id": f"{person.person_id}-{duty.tag}-out",
-        "type": "check_out",
-        "ts": _stamp(rng, duty.end),
-        "person_id": person.person_id,
-        "site_id": site,
-    }
-    out.emit("events", person.person_id, check_out, duty.end)
+    left = check_out(f"{tag}-out", _stamp(rng, duty.end), person.person_id, site)
+    out.emit("events", person.person_id, left, duty.end)
     if rng.random() < DOUBLE_TAP:  # a second tap on the kiosk: an orphan check-out
         again = duty.end + timedelta(seconds=rng.randint(5, 120))
-        tap = dict(check_out, event_id=f"{person.person_id}-{duty.tag}-out2")
+        tap = dict(left, event_id=f"{tag}-out2")
         out.emit("events", person.person_id, dict(tap, ts=_stamp(rng, again)), again)
 
 

@@ -151,6 +151,40 @@ def rfc3339(ts: datetime, zone: ZoneInfo) -> str:
     return ts.astimezone(zone).isoformat(timespec="seconds")
 
 
+def registered(event_id: str, ts: str, person: str, org: str, team: str | None) -> dict[str, str]:
+    event = {"event_id": event_id, "type": "registered", "ts": ts, "person_id": person, "org": org}
+    if team:
+        event["team_id"] = team
+    return event
+
+
+def check_in(
+    event_id: str, ts: str, person: str, site: str, role: str, org: str, team: str | None
+) -> dict[str, str]:
+    event = {
+        "event_id": event_id,
+        "type": "check_in",
+        "ts": ts,
+        "person_id": person,
+        "site_id": site,
+        "role": role,
+        "org": org,
+    }
+    if team:
+        event["team_id"] = team
+    return event
+
+
+def check_out(event_id: str, ts: str, person: str, site: str) -> dict[str, str]:
+    return {
+        "event_id": event_id,
+        "type": "check_out",
+        "ts": ts,
+        "person_id": person,
+        "site_id": site,
+    }
+
+
 def make_sites(
     out: Deliveries,
     rng: random.Random,
@@ -224,15 +258,7 @@ def generate(plan: Plan) -> list[Record]:
         roles = list(home["requirements"]) or ["guide"]
         role = rng.choice(roles)
         joined = opened - timedelta(hours=rng.uniform(0, 48))
-        reg = {
-            "event_id": f"{person}-reg",
-            "type": "registered",
-            "ts": rfc3339(joined, zone),
-            "person_id": person,
-            "org": org,
-        }
-        if team:
-            reg["team_id"] = team
+        reg = registered(f"{person}-reg", rfc3339(joined, zone), person, org, team)
         out.emit("events", person, reg, joined)
         for day in range(days):
             if rng.random() >= plan.work_share:
@@ -282,44 +308,25 @@ def _one_shift(
     end = start + timedelta(hours=rng.uniform(2, 6))
     if start >= plan.until:
         return
-    check_in = {
-        "event_id": f"{tag}-in",
-        "type": "check_in",
-        "ts": rfc3339(start, plan.zone),
-        "person_id": person,
-        "site_id": home["site_id"],
-        "role": role,
-        "org": org,
-    }
-    if team:
-        check_in["team_id"] = team
-    out.emit("events", person, check_in, start)
-    site_id = home["site_id"]
+    site_id = str(home["site_id"])
+    arrived = check_in(f"{tag}-in", rfc3339(start, plan.zone), person, site_id, role, org, team)
+    out.emit("events", person, arrived, start)
     if rng.random() < plan.transfer:  # sent to another site mid-shift
         moved = start + (end - start) / 2
         if moved < plan.until:
-            site_id = sites[rng.randrange(len(sites))]["site_id"]
+            site_id = str(sites[rng.randrange(len(sites))]["site_id"])
             out.emit(
                 "events",
                 person,
                 dict(
-                    check_in, event_id=f"{tag}-xfer", site_id=site_id, ts=rfc3339(moved, plan.zone)
+                    arrived, event_id=f"{tag}-xfer", site_id=site_id, ts=rfc3339(moved, plan.zone)
                 ),
                 moved,
             )
     if rng.random() < plan.missed_checkout or end >= plan.until:
         return
     out.emit(
-        "events",
-        person,
-        {
-            "event_id": f"{tag}-out",
-            "type": "check_out",
-            "ts": rfc3339(end, plan.zone),
-            "person_id": person,
-            "site_id": site_id,
-        },
-        end,
+        "events", person, check_out(f"{tag}-out", rfc3339(end, plan.zone), person, site_id), end
     )
 
 
