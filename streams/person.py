@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from schemas.events import CheckIn, CheckOut, Registered
 from streams.rows import Row, checkout_row, event_row, from_micros, shift_row, to_micros
-from streams.shifts import Derivation, Move, OpenShift, SortKey, derive
+from streams.shifts import Derivation, Move, OpenShift, Shift, SortKey, derive
 
 # SPEC §3: events up to 72 h late relative to the person's newest event must be exact.
 LATE_LIMIT = timedelta(hours=72)
@@ -66,10 +66,20 @@ class PersonState:
 
 
 @dataclass(frozen=True)
+class ShiftChange:
+    """A shift's old version (None when new) and its new one: the diff sites receive."""
+
+    old: Shift | None
+    new: Shift
+    version: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: Status
     rows: dict[str, list[Row]]
     reason: str = ""
+    changes: tuple[ShiftChange, ...] = ()
 
 
 def apply(
@@ -83,7 +93,11 @@ def apply(
     position = f"{partition}:{offset}"
     first_seen = state.seen.get(event.event_id)
     if first_seen == position:
-        return Outcome("replayed", _replay_rows(state, event, partition, offset, max_shift))
+        rows = _replay_rows(state, event, partition, offset, max_shift)
+        # The diffs this record sent may be lost: assert every current version again.
+        current = () if isinstance(event, Registered) else state.derivation(max_shift).shifts
+        changes = tuple(ShiftChange(None, s, state.rev) for s in current)
+        return Outcome("replayed", rows, changes=changes)
     if first_seen is not None:
         return Outcome("duplicate", {}, f"event_id first seen at {first_seen}")
 
@@ -106,10 +120,16 @@ def apply(
     state.moves.sort(key=lambda m: m.sort_key)
     state.rev += 1
     after = state.derivation(max_shift)
-    rows = _changes(event.person_id, move.event_id, before, after, state)
+    old_shifts = {s.shift_id: s for s in before.shifts}
+    changes = tuple(
+        ShiftChange(old_shifts.get(s.shift_id), s, state.rev)
+        for s in after.shifts
+        if old_shifts.get(s.shift_id) != s
+    )
+    rows = _changes(event.person_id, move.event_id, before, after, state, changes)
     rows["events"] = [event_row(event, partition, offset)]
     _prune(state, after)
-    return Outcome("accepted", rows)
+    return Outcome("accepted", rows, changes=changes)
 
 
 def to_move(event: CheckIn | CheckOut) -> Move:
@@ -133,13 +153,15 @@ def _remember(state: PersonState, event: Registered | CheckIn | CheckOut, positi
 
 
 def _changes(
-    person_id: str, new_id: str, before: Derivation, after: Derivation, state: PersonState
+    person_id: str,
+    new_id: str,
+    before: Derivation,
+    after: Derivation,
+    state: PersonState,
+    changes: tuple[ShiftChange, ...],
 ) -> dict[str, list[Row]]:
     """Upserts for every shift and check-out whose derived values changed."""
-    old_shifts = {s.shift_id: s for s in before.shifts}
-    shifts = [
-        shift_row(person_id, s, state.rev) for s in after.shifts if old_shifts.get(s.shift_id) != s
-    ]
+    shifts = [shift_row(person_id, c.new, c.version) for c in changes]
     checkouts = [
         checkout_row(person_id, m, orphan, state.rev)
         for m in state.moves

@@ -201,3 +201,42 @@ def agrees(got: dict[str, Any], want: dict[str, Any], hours_tolerance: float) ->
         abs(got[k] - v) <= hours_tolerance if isinstance(v, float) else got[k] == v
         for k, v in want.items()
     )
+
+
+def site_statuses(ref: Reference, at: datetime, zone: ZoneInfo) -> dict[str, dict[str, Any]]:
+    """SPEC §6: the status of every site known at `at`."""
+    out: dict[str, dict[str, Any]] = {}
+    for sid, s in sites_at(ref, at).items():
+        here = [x for x in ref.shifts if x.site_id == sid]
+        on_post: dict[str, set[str]] = {}
+        for x in here:
+            if x.start <= at < x.end:
+                on_post.setdefault(x.role, set()).add(x.person_id)
+        counts = {role: len(p) for role, p in sorted(on_post.items())}
+        need = {r: m for r, m in (s.get("requirements") or {}).items() if m > 0}
+        short = {r: m - counts.get(r, 0) for r, m in sorted(need.items()) if counts.get(r, 0) < m}
+        active = s.get("active", True)
+        covered = active and (not short if need else bool(counts))
+        moments = [x.start for x in here if x.start <= at] + [
+            x.end for x in here if x.reason in ("check_out", "transfer") and x.end <= at
+        ]
+        last = max(moments, default=None)
+        out[sid] = {
+            "site_id": sid,
+            "name": s["name"],
+            "city": s["city"],
+            "district": s["district"],
+            "street": s.get("street"),
+            "community": s.get("community"),
+            "kind": s.get("kind"),
+            "active": active,
+            "requirements": dict(s.get("requirements") or {}),
+            "lat": s.get("lat"),
+            "lon": s.get("lon"),
+            "on_post": counts,
+            "people": sum(counts.values()),
+            "short": short,
+            "covered": covered,
+            "last_activity": None if last is None else last.astimezone(zone).isoformat(),
+        }
+    return out

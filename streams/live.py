@@ -1,0 +1,362 @@
+"""One site's live state (SPEC §6 at T = now): what the site agent keeps and how it changes.
+
+Pure Python: the Faust site agent (streams/app.py) stores a `SiteLive` per site in a
+changelogged table and calls `apply_version`, `apply_diffs` and `step`. Times are integers of
+microseconds since the epoch (UTC), as in the store.
+
+What is kept per site, and why:
+- the site version in force now and any later-dated ones (a `site_upserted` may be dated up
+  to 10 minutes ahead: it takes effect when its time comes);
+- every shift still on post or due to start, plus the shifts that ended in the last
+  `RECENT`: enough to say when coverage was lost or regained (alert times) and to take back
+  the last activity when a late event moves a shift's end;
+- for shifts forgotten before that, only their latest activities (`ACTIVITY_FLOOR` of them);
+- the open alert, and what was last published (a status is published only when it changes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.events import SiteUpserted
+from streams.person import ShiftChange
+from streams.rows import from_micros, to_micros
+from streams.shifts import Shift
+from streams.status import SiteAttrs, is_covered, site_status
+
+RECENT = int(timedelta(hours=2).total_seconds() * 1e6)
+ACTIVITY_FLOOR = 4
+ACTIVITY_REASONS = ("check_out", "transfer")  # SPEC §6: ends that count as activity
+
+Version = tuple[int, int, int]  # (ts, partition, offset): SPEC §4 "latest, ties by topic order"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveShift:
+    """One version of a shift as the site sees it."""
+
+    shift_id: str
+    person_id: str
+    role: str
+    org: str
+    start: int
+    end: int
+    reason: str
+    version: int = 0
+
+    def same_values(self, other: LiveShift) -> bool:
+        return self.to_json()[:-1] == other.to_json()[:-1]
+
+    def activities(self) -> list[int]:
+        ends = [self.end] if self.reason in ACTIVITY_REASONS else []
+        return [self.start, *ends]
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.shift_id,
+            self.person_id,
+            self.role,
+            self.org,
+            self.start,
+            self.end,
+            self.reason,
+            self.version,
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> LiveShift:
+        return cls(*data)
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """SPEC-derived shift change: -1 retracts a version, +1 asserts one."""
+
+    sign: int
+    shift: LiveShift
+
+
+@dataclass
+class Step:
+    """What changed at one step: the status to publish (None if unchanged), alert objects
+    to publish (opened, changed or resolved), and per-(role, org) people on post."""
+
+    status: dict[str, Any] | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    on_post_by: dict[tuple[str, str], int] | None = None
+
+
+@dataclass
+class SiteLive:
+    site_id: str
+    versions: list[tuple[Version, SiteAttrs]] = field(default_factory=list)
+    shifts: dict[str, LiveShift] = field(default_factory=dict)
+    floor: list[tuple[int, str]] = field(default_factory=list)
+    gone: int = 0
+    alert: dict[str, Any] | None = None
+    alert_seq: int = 0
+    published: dict[str, Any] | None = None
+    published_by: dict[str, int] = field(default_factory=dict)
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def apply_version(self, version: Version, attrs: SiteAttrs, now: int) -> None:
+        """A `site_upserted`: kept if it is the latest dated at or before now, or later-dated."""
+        if any(v == version for v, _ in self.versions):
+            return
+        self.versions.append((version, attrs))
+        self.versions.sort(key=lambda v: v[0])
+        self._promote(now)
+
+    def apply_diffs(self, diffs: list[Diff], now: int) -> None:
+        """Retract and assert shift versions; resent diffs change nothing."""
+        for diff in diffs:
+            shift = diff.shift
+            held = self.shifts.get(shift.shift_id)
+            if diff.sign < 0:
+                if held is not None and held.same_values(shift):
+                    del self.shifts[shift.shift_id]
+                self.floor = [f for f in self.floor if f[1] != shift.shift_id]
+            elif held is None or shift.version > held.version:
+                self.floor = [f for f in self.floor if f[1] != shift.shift_id]
+                if shift.end > now - RECENT:
+                    self.shifts[shift.shift_id] = shift
+                else:
+                    self.shifts.pop(shift.shift_id, None)
+                    self._let_go(shift)
+
+    # --- what the site looks like at `now` -------------------------------------------------
+
+    def attrs(self, now: int) -> SiteAttrs | None:
+        """The version in force at `now`: the latest dated at or before it."""
+        due = [a for v, a in self.versions if v[0] <= now]
+        return due[-1] if due else None
+
+    def on_post_at(self, t: int) -> dict[str, int]:
+        """Distinct people on post at `t` per role (SPEC §4: start <= t < end)."""
+        people: dict[str, set[str]] = {}
+        for s in self.shifts.values():
+            if s.start <= t < s.end:
+                people.setdefault(s.role, set()).add(s.person_id)
+        return {role: len(p) for role, p in people.items()}
+
+    def last_activity(self, t: int) -> int | None:
+        """SPEC §6: latest shift start, or check-out/transfer end, at or before `t`."""
+        times = [a for s in self.shifts.values() for a in s.activities() if a <= t]
+        times += [a for a, _ in self.floor if a <= t]
+        return max(times, default=None)
+
+    def status(self, now: int, zone: ZoneInfo) -> dict[str, Any] | None:
+        attrs = self.attrs(now)
+        if attrs is None:
+            return None
+        last = self.last_activity(now)
+        return site_status(
+            attrs, self.on_post_at(now), None if last is None else from_micros(last), zone
+        )
+
+    def next_due(self, now: int) -> int | None:
+        """The next moment the status can change with no event: a shift starts or reaches
+        its end (SPEC §3 rule 4 closes it at start + MAX), or a later-dated version applies."""
+        moments = [m for s in self.shifts.values() for m in (s.start, s.end) if m > now]
+        moments += [v[0] for v, _ in self.versions if v[0] > now]
+        return min(moments, default=None)
+
+    # --- one step: forget, compare, alert ---------------------------------------------------
+
+    def step(self, now: int, zone: ZoneInfo) -> Step:
+        """Bring the site to `now` and say what to publish (SPEC §6)."""
+        self._promote(now)
+        self._forget(now)
+        out = Step()
+        status = self.status(now, zone)
+        if status != self.published:
+            out.status = status
+            self.published = status
+        by = self._on_post_by(now)
+        if by != self.published_by:
+            out.on_post_by = {
+                (role, org): by.get(f"{role}|{org}", 0)
+                for key in by.keys() | self.published_by.keys()
+                for role, org in [key.split("|", 1)]
+            }
+            self.published_by = by
+        alert = self._alert(status, now, zone)
+        if alert is not None:
+            out.alerts.append(alert)
+        return out
+
+    def _alert(
+        self, status: dict[str, Any] | None, now: int, zone: ZoneInfo
+    ) -> dict[str, Any] | None:
+        """Open, change or resolve the `understaffed` alert; return it if it changed."""
+        uncovered = status is not None and status["active"] and not status["covered"]
+        if uncovered:
+            assert status is not None
+            lost, bounded = self._run_start(now, covered=False)
+            if self.alert is None:
+                self.alert_seq += 1
+                opened = lost
+                alert_id = f"understaffed:{self.site_id}:{self.alert_seq}"
+            else:
+                held = self.alert["opened_us"]
+                # A run reaching back past what is kept began no later than it shows.
+                opened = min(held, lost) if bounded else lost
+                alert_id = self.alert["alert_id"]
+            new = {
+                "alert_id": alert_id,
+                "opened_us": opened,
+                "short": status["short"],
+                "people": status["people"],
+            }
+            if new == self.alert:
+                return None
+            self.alert = new
+            return self._alert_json(new, None, zone)
+        if self.alert is None:
+            return None
+        regained, _ = self._run_start(now, covered=True)
+        closed = self.alert
+        self.alert = None
+        return self._alert_json(closed, max(regained, closed["opened_us"]), zone)
+
+    def _alert_json(
+        self, alert: dict[str, Any], resolved: int | None, zone: ZoneInfo
+    ) -> dict[str, Any]:
+        return {
+            "alert_id": alert["alert_id"],
+            "kind": "understaffed",
+            "site_id": self.site_id,
+            "opened_at": from_micros(alert["opened_us"]).astimezone(zone).isoformat(),
+            "short": alert["short"],
+            "people": alert["people"],
+            "resolved_at": None
+            if resolved is None
+            else from_micros(resolved).astimezone(zone).isoformat(),
+        }
+
+    def _run_start(self, now: int, covered: bool) -> tuple[int, bool]:
+        """When the site's current run of (un)coverage began: the earliest moment from which
+        it has been `covered` (or not) up to now. The shifts kept are every shift on post
+        since the last one let go ended, so the run is known back to then, or to when the
+        version in force took effect; a run reaching that far is said to begin there, and
+        the second value is True."""
+        attrs = self.attrs(now)
+        assert attrs is not None
+        in_force = max(v[0] for v, _ in self.versions if v[0] <= now)
+        bound = max(in_force, self.gone)
+        points = sorted(
+            {bound}
+            | {m for s in self.shifts.values() for m in (s.start, s.end) if bound < m <= now}
+        )
+        start = now
+        for t in reversed(points):
+            if is_covered(attrs, self.on_post_at(t)) != covered:
+                return start, False
+            start = t
+        return start, True
+
+    # --- housekeeping -------------------------------------------------------------------------
+
+    def _promote(self, now: int) -> None:
+        """Keep the latest version dated at or before now, and those dated later."""
+        current = [i for i, (v, _) in enumerate(self.versions) if v[0] <= now]
+        if len(current) > 1:
+            del self.versions[: current[-1]]
+
+    def _forget(self, now: int) -> None:
+        for shift_id, s in list(self.shifts.items()):
+            if s.end <= now - RECENT:
+                del self.shifts[shift_id]
+                self._let_go(s)
+
+    def _let_go(self, shift: LiveShift) -> None:
+        """Stop keeping a shift that ended: keep its activities if among the latest, and
+        how late the shifts no longer kept ended."""
+        self.gone = max(self.gone, shift.end)
+        self.floor += [(a, shift.shift_id) for a in shift.activities()]
+        self.floor = sorted(self.floor, reverse=True)[:ACTIVITY_FLOOR]
+
+    def _on_post_by(self, now: int) -> dict[str, int]:
+        counts = Counter(
+            f"{s.role}|{s.org}" for s in self.shifts.values() if s.start <= now < s.end
+        )
+        return dict(counts)
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": [[*v, a.to_json()] for v, a in self.versions],
+            "s": [s.to_json() for s in self.shifts.values()],
+            "f": [list(f) for f in self.floor],
+            "g": self.gone,
+            "a": self.alert,
+            "q": self.alert_seq,
+            "p": self.published,
+            "b": self.published_by,
+        }
+
+    @classmethod
+    def from_json(cls, site_id: str, data: dict[str, Any] | None) -> SiteLive:
+        if not data:
+            return cls(site_id)
+        return cls(
+            site_id,
+            versions=[((v[0], v[1], v[2]), SiteAttrs.from_json(v[3])) for v in data["v"]],
+            shifts={s[0]: LiveShift.from_json(s) for s in data["s"]},
+            floor=[(f[0], f[1]) for f in data["f"]],
+            gone=data["g"],
+            alert=data["a"],
+            alert_seq=data["q"],
+            published=data["p"],
+            published_by=dict(data["b"]),
+        )
+
+
+def live_shift(shift: Shift, person_id: str, version: int) -> LiveShift:
+    """A derived shift (SPEC §3) as a site sees it."""
+    return LiveShift(
+        shift.shift_id,
+        person_id,
+        shift.role,
+        shift.org,
+        to_micros(shift.start),
+        to_micros(shift.end),
+        shift.reason,
+        version,
+    )
+
+
+def diffs_by_site(person_id: str, changes: Iterable[ShiftChange]) -> dict[str, list[Diff]]:
+    """Each change as a retraction of the old version and an assertion of the new, grouped
+    by the shift's site (a shift never changes site: it is its check-in's)."""
+    out: dict[str, list[Diff]] = {}
+    for c in changes:
+        diffs = out.setdefault(c.new.site_id, [])
+        if c.old is not None:
+            diffs.append(Diff(-1, live_shift(c.old, person_id, c.version)))
+        diffs.append(Diff(1, live_shift(c.new, person_id, c.version)))
+    return out
+
+
+def site_version(event: SiteUpserted, partition: int, offset: int) -> tuple[Version, SiteAttrs]:
+    attrs = SiteAttrs(
+        site_id=event.site_id,
+        name=event.name,
+        city=event.city,
+        district=event.district,
+        street=event.street,
+        community=event.community,
+        kind=event.kind,
+        requirements=dict(event.requirements),
+        active=event.active,
+        lat=event.lat,
+        lon=event.lon,
+    )
+    return (to_micros(event.ts), partition, offset), attrs
