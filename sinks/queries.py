@@ -81,3 +81,33 @@ def metrics(reader: _Reader, at: datetime, zone: ZoneInfo, scope: Scope) -> dict
         else:
             out[name] = int(value)
     return out
+
+
+SITE_SCOPES = ("city", "district", "street", "community", "site_id")
+
+SITES_SQL = (
+    "SELECT site_id, name, city, district, street, community, kind, active, requirements, "
+    "lat, lon, on_post, toUnixTimestamp64Micro(last_activity) AS last_activity_us "
+    "FROM site_inputs_at(at = {at:String}) WHERE "
+    + " AND ".join(f"({{{n}:String}} = '' OR {n} = {{{n}:String}})" for n in SITE_SCOPES)
+    + " ORDER BY site_id"
+)
+
+
+def site_inputs(reader: _Reader, at: datetime, scope: Scope) -> list[dict[str, Any]]:
+    """Each site known at `at` in the scope's site part: attributes, people on post per
+    role, last activity (microseconds); SPEC §6 is finished by streams/status.py."""
+    parameters = {"at": ch_time(at)} | {n: getattr(scope, n) or "" for n in SITE_SCOPES}
+    rows: list[dict[str, Any]] = reader.query(SITES_SQL, parameters).dicts()
+    return rows
+
+
+def alerts(reader: _Reader, open_only: bool) -> list[dict[str, Any]]:
+    """Understaffed alerts, newest opened first (times in microseconds)."""
+    where = "WHERE resolved_at IS NULL " if open_only else ""
+    rows: list[dict[str, Any]] = reader.query(
+        "SELECT alert_id, kind, site_id, toUnixTimestamp64Micro(opened_at) AS opened_us, "
+        "short, people, toUnixTimestamp64Micro(resolved_at) AS resolved_us "
+        f"FROM alerts_current {where}ORDER BY opened_at DESC, alert_id"
+    ).dicts()
+    return rows

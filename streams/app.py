@@ -1,18 +1,29 @@
 """The Faust app: a factory that wires topics, tables and agents to the pure core.
 
     events --(ingest_people: validate, dedupe, derive shifts)--> rows --(batched)--> store
-    sites  --(ingest_sites:  validate, dedupe)-----------------> rows --(batched)--> store
-    bad records ------------------------------------------------> dlq (+ a dlq row)
+                    | shift diffs (-old, +new), keyed by site
+                    v
+    site-changes --(live_sites: SPEC §6 at now)--> rows, site_status and alerts topics
+                    ^                  ^
+                    | site versions    | ticks (timers: a shift starts or ends unprompted)
+    sites  --(ingest_sites:  validate, dedupe)--> rows --(batched)--> store
+    bad records -------------------------------------------------> dlq (+ a dlq row)
 
 Agents only wire: the rules live in schemas/ (validation), streams/person.py (dedupe and
-SPEC §3) and sinks/ (the store). Records are acked by hand, only after the rows they produced
-are in the store (streams/pending.py); Faust flushes the changelog before every commit. So
-offsets never run ahead of the store or the person table: at-least-once end to end, made
-exact by idempotent upserts and replay detection.
+SPEC §3), streams/live.py (SPEC §6) and sinks/ (the store). The site agent sees every shift
+of its sites, whichever partition derived them, because diffs are keyed by site_id; a timer
+sends a site a tick when a shift starts or reaches its end with no event.
+
+Records are acked by hand, only after the rows they produced are in the store
+(streams/pending.py); Faust flushes the changelogs before every commit. So offsets never run
+ahead of the store or the tables: at-least-once end to end, made exact by idempotent
+upserts, replay detection, and site diffs that carry whole shift versions.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,12 +36,34 @@ from schemas.dlq import DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.writer import RowWriter
+from streams.broker import SITE_CHANGES
+from streams.live import (
+    REPUBLISH,
+    TICK,
+    SiteLive,
+    apply_message,
+    diffs_by_site,
+    diffs_message,
+    site_message,
+    site_version,
+)
 from streams.pending import PendingRows
 from streams.person import PersonState, apply
 from streams.recovery import ExactTableManager
-from streams.rows import dlq_row
+from streams.rows import (
+    Row,
+    alert_row,
+    dlq_row,
+    from_micros,
+    on_post_rows,
+    status_row,
+    to_micros,
+)
 from streams.settings import Settings
 from streams.sites import apply_site
+from streams.timetable import Timetable
+
+RESCAN_SECONDS = 60  # every site's next moment is looked up again this often
 
 
 @dataclass
@@ -74,7 +107,15 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) -> Pipeline:
     """Build the app; every row goes to the store through `writer`, run on `store_thread`."""
     app = faust.App(f"{settings.topic_prefix}pipeline", **faust_settings(settings))
-    counters = {"accepted": 0, "duplicate": 0, "replayed": 0, "dlq": 0, "rows": 0}
+    counters = {
+        "accepted": 0,
+        "duplicate": 0,
+        "replayed": 0,
+        "dlq": 0,
+        "rows": 0,
+        "site_messages": 0,
+        "alerts": 0,
+    }
     pipeline = Pipeline(app, settings, counters)
     pending = PendingRows(writer, counters, store_thread)
 
@@ -82,9 +123,15 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
     events = app.topic(settings.topic("events"), partitions=settings.events_partitions, **raw)
     sites = app.topic(settings.topic("sites"), partitions=1, **raw)
     dlq = app.topic(settings.topic("dlq"), partitions=1, **raw)
-    persons = app.Table("persons", default=None, partitions=settings.events_partitions)
+    parts = settings.events_partitions
+    site_changes = app.topic(settings.topic(SITE_CHANGES), partitions=parts, **raw)
+    status_topic = app.topic(settings.topic("site_status"), partitions=parts, **raw)
+    alerts_topic = app.topic(settings.topic("alerts"), partitions=parts, **raw)
+    persons = app.Table("persons", default=None, partitions=parts)
     site_ids = app.Table("site-event-ids", default=None, partitions=1)
-    max_shift = settings.max_shift
+    live = app.Table("site-live", default=None, partitions=parts)
+    timetable = Timetable()
+    max_shift, zone = settings.max_shift, settings.zone
 
     async def reject(stream: StreamT[bytes], event: EventT, error: str) -> None:
         msg = event.message
@@ -122,6 +169,8 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                         persons[key] = state.to_json()
                     counters[outcome.status] += 1
                     pending.add(stream, event, outcome.rows)
+                    for site_id, diffs in diffs_by_site(key, outcome.changes).items():
+                        await site_changes.send(key=site_id.encode(), value=diffs_message(diffs))
             await pending.flush_if_due()
 
     @app.agent(sites, name="ingest-sites")
@@ -139,7 +188,70 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                     site_ids[key] = seen
                 counters[outcome.status] += 1
                 pending.add(stream, event, outcome.rows)
+                if outcome.status != "duplicate":
+                    version = site_version(parsed, msg.partition, msg.offset)
+                    await site_changes.send(key=key.encode(), value=site_message(*version))
             await pending.flush_if_due()
+
+    @app.agent(site_changes, name="live-sites")
+    async def live_sites(stream: StreamT[bytes]) -> None:
+        """SPEC §6 at now: fold diffs, versions and ticks into the site; publish changes."""
+        stream = stream.noack()
+        async for event in stream.events():
+            msg = event.message
+            site_id = msg.key.decode()
+            held = live.get(site_id)
+            state = SiteLive.from_json(site_id, held)
+            now = to_micros(datetime.now(UTC))
+            republish = apply_message(state, msg.value, now)
+            step = state.step(now, zone, republish)
+            data = state.to_json()
+            if data != held:
+                live[site_id] = data
+            rows: dict[str, list[Row]] = {}
+            if step.status is not None:
+                at = from_micros(now).astimezone(zone).isoformat()
+                body = json.dumps(step.status | {"at": at}, ensure_ascii=False).encode()
+                await status_topic.send(key=msg.key, value=body)
+                rows["site_status"] = [status_row(step.status, now)]
+            if step.on_post_by:
+                rows["on_post_minutely"] = on_post_rows(site_id, step.on_post_by, now)
+            for alert in step.alerts:
+                body = json.dumps(alert, ensure_ascii=False).encode()
+                await alerts_topic.send(key=msg.key, value=body)
+                rows.setdefault("alerts", []).append(alert_row(alert, now))
+            counters["site_messages"] += 1
+            counters["alerts"] += len(step.alerts)
+            pending.add(stream, event, rows)
+            timetable.set(site_id, state.next_due(now))
+            await pending.flush_if_due()
+
+    @app.timer(0.25)
+    async def tick_due_sites() -> None:
+        """A shift starting or reaching its end with no event: the site looks again."""
+        for site_id in timetable.pop_due(to_micros(datetime.now(UTC))):
+            await site_changes.send(key=site_id.encode(), value=TICK)
+
+    scanned = {"generation": -1, "at": 0.0}
+
+    @app.timer(5.0)
+    async def rescan_sites() -> None:
+        """After every (re)start or rebalance, each site of this worker republishes (what a
+        crash kept from the store is written again) and its next moment is scheduled; the
+        moments are looked up again every RESCAN_SECONDS in case a tick was lost."""
+        if not app.tables.recovery.completed.is_set():
+            return
+        generation = app.consumer_generation_id
+        fresh = generation != scanned["generation"]
+        if not fresh and time.monotonic() - scanned["at"] < RESCAN_SECONDS:
+            return
+        scanned.update(generation=generation, at=time.monotonic())
+        now = to_micros(datetime.now(UTC))
+        for site_id, data in list(live.items()):
+            if fresh:
+                await site_changes.send(key=site_id.encode(), value=REPUBLISH)
+            else:
+                timetable.set(site_id, SiteLive.from_json(site_id, data).next_due(now))
 
     @app.timer(pending.max_age / 2)
     async def flush_when_quiet() -> None:

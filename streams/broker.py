@@ -20,6 +20,9 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Internal: shift diffs, site versions and timer ticks, keyed by site_id (streams/live.py).
+SITE_CHANGES = "site-changes"
+
 
 class BrokerError(MusterError):
     """The embedded broker could not be started or reached."""
@@ -89,11 +92,15 @@ def start_tansu(settings: Settings, log_path: Path | None = None) -> subprocess.
 
 
 def create_topics(settings: Settings, timeout: float = 30) -> list[str]:
-    """Create the input and DLQ topics (SPEC §1) if missing; return the ones created."""
+    """Create the topics of SPEC §1 and the internal site topic if missing; return the ones
+    created."""
     wanted = {
         settings.topic("events"): settings.events_partitions,
         settings.topic("sites"): 1,
         settings.topic("dlq"): 1,
+        settings.topic("site_status"): settings.events_partitions,
+        settings.topic("alerts"): settings.events_partitions,
+        settings.topic(SITE_CHANGES): settings.events_partitions,
     }
     deadline = time.monotonic() + timeout
     while True:

@@ -16,6 +16,7 @@ What is kept per site, and why:
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class SiteLive:
     floor: list[tuple[int, str]] = field(default_factory=list)
     gone: int = 0
     alert: dict[str, Any] | None = None
+    resolved: dict[str, Any] | None = None
     alert_seq: int = 0
     published: dict[str, Any] | None = None
     published_by: dict[str, int] = field(default_factory=dict)
@@ -169,17 +171,18 @@ class SiteLive:
 
     # --- one step: forget, compare, alert ---------------------------------------------------
 
-    def step(self, now: int, zone: ZoneInfo) -> Step:
-        """Bring the site to `now` and say what to publish (SPEC §6)."""
+    def step(self, now: int, zone: ZoneInfo, republish: bool = False) -> Step:
+        """Bring the site to `now` and say what to publish (SPEC §6). `republish` says it
+        all again (after a restart: what a crash kept from the store is written anew)."""
         self._promote(now)
         self._forget(now)
         out = Step()
         status = self.status(now, zone)
-        if status != self.published:
+        if status != self.published or republish:
             out.status = status
             self.published = status
         by = self._on_post_by(now)
-        if by != self.published_by:
+        if by != self.published_by or republish:
             out.on_post_by = {
                 (role, org): by.get(f"{role}|{org}", 0)
                 for key in by.keys() | self.published_by.keys()
@@ -187,9 +190,14 @@ class SiteLive:
             }
             self.published_by = by
         alert = self._alert(status, now, zone)
-        if alert is not None:
+        if republish:
+            out.alerts += [a for a in (self.resolved, self._open_json(zone)) if a is not None]
+        elif alert is not None:
             out.alerts.append(alert)
         return out
+
+    def _open_json(self, zone: ZoneInfo) -> dict[str, Any] | None:
+        return None if self.alert is None else self._alert_json(self.alert, None, zone)
 
     def _alert(
         self, status: dict[str, Any] | None, now: int, zone: ZoneInfo
@@ -223,7 +231,8 @@ class SiteLive:
         regained, _ = self._run_start(now, covered=True)
         closed = self.alert
         self.alert = None
-        return self._alert_json(closed, max(regained, closed["opened_us"]), zone)
+        self.resolved = self._alert_json(closed, max(regained, closed["opened_us"]), zone)
+        return self.resolved
 
     def _alert_json(
         self, alert: dict[str, Any], resolved: int | None, zone: ZoneInfo
@@ -297,6 +306,7 @@ class SiteLive:
             "f": [list(f) for f in self.floor],
             "g": self.gone,
             "a": self.alert,
+            "r": self.resolved,
             "q": self.alert_seq,
             "p": self.published,
             "b": self.published_by,
@@ -313,6 +323,7 @@ class SiteLive:
             floor=[(f[0], f[1]) for f in data["f"]],
             gone=data["g"],
             alert=data["a"],
+            resolved=data["r"],
             alert_seq=data["q"],
             published=data["p"],
             published_by=dict(data["b"]),
@@ -360,3 +371,29 @@ def site_version(event: SiteUpserted, partition: int, offset: int) -> tuple[Vers
         lon=event.lon,
     )
     return (to_micros(event.ts), partition, offset), attrs
+
+
+TICK = b'{"type":"tick"}'
+REPUBLISH = b'{"type":"tick","republish":true}'
+
+
+def diffs_message(diffs: list[Diff]) -> bytes:
+    return json.dumps(
+        {"type": "diffs", "d": [[d.sign, *d.shift.to_json()] for d in diffs]}
+    ).encode()
+
+
+def site_message(version: Version, attrs: SiteAttrs) -> bytes:
+    return json.dumps({"type": "site", "v": list(version), "a": attrs.to_json()}).encode()
+
+
+def apply_message(state: SiteLive, value: bytes, now: int) -> bool:
+    """Fold one message of the site topic into `state`; True if it asks to republish."""
+    body = json.loads(value)
+    kind = body["type"]
+    if kind == "diffs":
+        state.apply_diffs([Diff(d[0], LiveShift.from_json(d[1:])) for d in body["d"]], now)
+    elif kind == "site":
+        ts, partition, offset = body["v"]
+        state.apply_version((ts, partition, offset), SiteAttrs.from_json(body["a"]), now)
+    return bool(body.get("republish"))

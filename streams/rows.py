@@ -97,3 +97,61 @@ def dlq_row(
         "error": error,
         "raw": raw or "",
     }
+
+
+def status_row(status: dict[str, Any], now: int) -> Row:
+    """The `site_status` row of a SPEC §6 status computed at `now` (microseconds)."""
+    last = status["last_activity"]
+    return {
+        "site_id": status["site_id"],
+        "at": now,
+        "name": status["name"],
+        "city": status["city"],
+        "district": status["district"],
+        "street": status["street"],
+        "community": status["community"],
+        "kind": status["kind"],
+        "active": int(status["active"]),
+        "requirements": status["requirements"],
+        "lat": status["lat"],
+        "lon": status["lon"],
+        "on_post": status["on_post"],
+        "people": status["people"],
+        "short": status["short"],
+        "covered": int(status["covered"]),
+        "last_activity": None if last is None else _micros_of(last),
+        "version": now,
+    }
+
+
+def on_post_rows(site_id: str, by: dict[tuple[str, str], int], now: int) -> list[Row]:
+    minute = now // 60_000_000 * 60
+    return [
+        {
+            "minute": minute,
+            "site_id": site_id,
+            "role": role,
+            "org": org,
+            "people": n,
+            "version": now,
+        }
+        for (role, org), n in sorted(by.items())
+    ]
+
+
+def alert_row(alert: dict[str, Any], now: int) -> Row:
+    resolved = alert["resolved_at"]
+    return {
+        "alert_id": alert["alert_id"],
+        "kind": alert["kind"],
+        "site_id": alert["site_id"],
+        "opened_at": _micros_of(alert["opened_at"]),
+        "short": alert["short"],
+        "people": alert["people"],
+        "resolved_at": None if resolved is None else _micros_of(resolved),
+        "version": now,
+    }
+
+
+def _micros_of(text: str) -> int:
+    return to_micros(datetime.fromisoformat(text))

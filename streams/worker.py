@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -16,9 +17,10 @@ import faust
 from faust.web import Request, Response, View
 
 from schemas.errors import MusterError
-from sinks.reader import run_query, write_worker_file
+from sinks.reader import LocalReader, run_query, write_worker_file
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
+from streams.api import add_api, broker_answers
 from streams.app import Pipeline, create_app
 from streams.broker import create_topics
 from streams.settings import Settings
@@ -41,7 +43,23 @@ def build_worker(settings: Settings) -> Pipeline:
     pipeline = create_app(settings, RowWriter(client), store_thread)
     reads = connect(settings.store_url, settings.database, create=False)
     add_query_view(pipeline, reads, store_thread)
+    add_api(pipeline.app, LocalReader(reads), store_thread, settings.zone, not_ready(pipeline))
     return pipeline
+
+
+def not_ready(pipeline: Pipeline) -> Callable[[], list[str]]:
+    """SPEC §7 /readyz, besides the store: the broker answers and table recovery is done."""
+    app, bootstrap = pipeline.app, pipeline.settings.kafka_bootstrap
+
+    def reasons() -> list[str]:
+        out = []
+        if not broker_answers(bootstrap):
+            out.append(f"the broker at {bootstrap} does not answer")
+        if not app.tables.recovery.completed.is_set():
+            out.append("table recovery is not done")
+        return out
+
+    return reasons
 
 
 def add_query_view(pipeline: Pipeline, client: Any, executor: Executor) -> None:

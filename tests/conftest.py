@@ -3,6 +3,7 @@ once per process), a fresh database per test; the real broker for slow tests."""
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from sinks.store import connect, migrate
+from streams.broker import start_tansu
+from streams.settings import Settings
+from tests.workers import Worker, free_port
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +35,21 @@ def store(store_url: str) -> Iterator[Client]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    """The real broker (Tansu), once per test session."""
+    address = f"127.0.0.1:{free_port()}"
+    proc = start_tansu(Settings(kafka_bootstrap=address))
+    yield address
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def worker(bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
+    w = Worker(bootstrap, tmp_path)
+    yield w
+    if w.proc and w.proc.poll() is None:
+        w.stop(signal.SIGKILL)

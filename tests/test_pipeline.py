@@ -6,17 +6,10 @@ Records are produced with confluent-kafka, a client muster itself does not use.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,9 +19,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from sinks.queries import Scope, metrics
 from sinks.reader import WorkerReader
 from streams import shanghai
-from streams.broker import start_tansu
-from streams.launcher import wait_for_worker
-from streams.settings import Settings
 from streams.simulator import Plan, generate
 from tests import reference
 from tests.scenarios import (
@@ -43,74 +33,10 @@ from tests.scenarios import (
     site,
     t,
 )
+from tests.workers import Worker, produce
 
 pytestmark = pytest.mark.slow
 ZONE = ZoneInfo("Asia/Shanghai")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def bootstrap() -> Iterator[str]:
-    address = f"127.0.0.1:{free_port()}"
-    proc = start_tansu(Settings(kafka_bootstrap=address))
-    yield address
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-class Worker:
-    def __init__(self, bootstrap: str, data_dir: Path) -> None:
-        self.env = os.environ | {
-            "MUSTER_KAFKA_BOOTSTRAP": bootstrap,
-            "MUSTER_DATA_DIR": str(data_dir),
-            "MUSTER_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
-            "MUSTER_WORKER_PORT": str(free_port()),
-        }
-        self.settings = Settings(
-            **{k[7:].lower(): v for k, v in self.env.items() if k.startswith("MUSTER_")}
-        )
-        self.group = f"{self.settings.topic_prefix}pipeline"  # Faust's group id is the app id
-        self.log = data_dir / "worker.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WorkerReader:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return WorkerReader(wait_for_worker(self.settings, self.proc, timeout=90))
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=30)
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "streams.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout
-
-
-@pytest.fixture
-def worker(bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(bootstrap, tmp_path)
-    yield w
-    if w.proc and w.proc.poll() is None:
-        w.stop(signal.SIGKILL)
 
 
 def counters(reader: WorkerReader) -> dict[str, int]:
@@ -149,13 +75,6 @@ def produce_all(worker: Worker, records: list) -> dict[tuple[str, int], int]:
                 producer.poll(0.1)
     assert producer.flush(60) == 0
     return ends
-
-
-def produce(worker: Worker, scenario: Scenario) -> None:
-    producer = Producer({"bootstrap.servers": worker.settings.kafka_bootstrap})
-    for kind, key, value in scenario.records:
-        producer.produce(worker.settings.topic(kind), key=key, value=value)
-    assert producer.flush(30) == 0
 
 
 def settle(

@@ -1,0 +1,170 @@
+"""The read API of SPEC §7, served by every worker on MUSTER_WORKER_PORT.
+
+    GET /api/metrics?at=&city=&district=&street=&community=&site=&org=&role=&team=
+    GET /api/sites?at=&city=&district=&street=&community=&site=
+    GET /api/alerts?state=open|all
+    GET /healthz, GET /readyz
+
+Handlers parse (a bad or unknown parameter is a 400 naming it), call the named queries on
+the store thread, and answer. `/api/metrics` returns exactly what `muster metrics --json`
+prints, from the same function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import faust
+from faust.web import Request, Response, View
+
+from schemas.errors import MusterError
+from schemas.events import parse_rfc3339
+from sinks.queries import Scope, alerts, metrics, site_inputs
+from sinks.reader import Reader
+from streams.rows import from_micros
+from streams.status import SiteAttrs, site_status
+
+SITE_PARAMS = {"city": "city", "district": "district", "street": "street"}
+SITE_PARAMS |= {"community": "community", "site": "site_id"}
+PERSON_PARAMS = {"org": "org", "role": "role", "team": "team_id"}
+
+
+class BadParameter(MusterError):
+    """A query parameter the API does not know, or whose value it cannot read."""
+
+
+def parse_query(
+    query: Mapping[str, str], allowed: Mapping[str, str], zone: ZoneInfo
+) -> tuple[datetime, Scope]:
+    """`at` (default now) and the scope from a query string; BadParameter names the culprit."""
+    unknown = sorted(set(query) - set(allowed) - {"at"})
+    if unknown:
+        known = ", ".join(["at", *allowed])
+        raise BadParameter(f"unknown parameter {unknown[0]!r} (known: {known})")
+    at = datetime.now(zone)
+    if "at" in query:
+        try:
+            at = parse_rfc3339(query["at"])
+        except ValueError as exc:
+            raise BadParameter(f"at: {exc} (got {query['at']!r})") from exc
+    scope = Scope(**{allowed[name]: value or None for name, value in query.items() if name != "at"})
+    return at, scope
+
+
+def site_statuses(reader: Reader, at: datetime, zone: ZoneInfo, scope: Scope) -> dict[str, Any]:
+    """SPEC §7 `/api/sites`: the SPEC §6 status of every site known at `at`, by site_id."""
+    statuses = []
+    for row in site_inputs(reader, at, scope):
+        last = row.pop("last_activity_us")
+        on_post = row.pop("on_post")
+        attrs = SiteAttrs.from_json(row)
+        when = None if last is None else from_micros(last)
+        statuses.append(site_status(attrs, on_post, when, zone))
+    return {"at": at.astimezone(zone).isoformat(), "sites": statuses}
+
+
+def alert_list(reader: Reader, zone: ZoneInfo, state: str) -> dict[str, Any]:
+    """SPEC §7 `/api/alerts`: newest `opened_at` first."""
+    if state not in ("open", "all"):
+        raise BadParameter(f"state: must be 'open' or 'all' (got {state!r})")
+    out = []
+    for row in alerts(reader, open_only=state == "open"):
+        opened, resolved = row.pop("opened_us"), row.pop("resolved_us")
+        out.append(
+            row
+            | {
+                "opened_at": from_micros(opened).astimezone(zone).isoformat(),
+                "resolved_at": None
+                if resolved is None
+                else from_micros(resolved).astimezone(zone).isoformat(),
+            }
+        )
+    return {"alerts": out}
+
+
+def broker_answers(bootstrap: str) -> bool:
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def add_api(
+    app: faust.App,
+    reader: Reader,
+    executor: Executor,
+    zone: ZoneInfo,
+    not_ready: Callable[[], list[str]],
+) -> None:
+    """Route the read API on the worker's web server; queries run on `executor`."""
+
+    async def answer(view: View, work: Callable[[], Any]) -> Response:
+        loop = asyncio.get_running_loop()
+        try:
+            return view.json(await loop.run_in_executor(executor, work))
+        except BadParameter as exc:
+            return view.json({"error": str(exc)}, status=400)
+        except MusterError as exc:
+            return view.json({"error": str(exc)}, status=503)
+
+    def plain(request: Request) -> dict[str, str]:
+        return {k: v for k, v in request.query.items()}
+
+    @app.page("/api/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            def work() -> dict[str, Any]:
+                at, scope = parse_query(plain(request), SITE_PARAMS | PERSON_PARAMS, zone)
+                return metrics(reader, at, zone, scope)
+
+            return await answer(self, work)
+
+    @app.page("/api/sites")
+    class SitesView(View):
+        async def get(self, request: Request) -> Response:
+            def work() -> dict[str, Any]:
+                at, scope = parse_query(plain(request), SITE_PARAMS, zone)
+                return site_statuses(reader, at, zone, scope)
+
+            return await answer(self, work)
+
+    @app.page("/api/alerts")
+    class AlertsView(View):
+        async def get(self, request: Request) -> Response:
+            query = plain(request)
+
+            def work() -> dict[str, Any]:
+                unknown = sorted(set(query) - {"state"})
+                if unknown:
+                    raise BadParameter(f"unknown parameter {unknown[0]!r} (known: state)")
+                return alert_list(reader, zone, query.get("state", "open"))
+
+            return await answer(self, work)
+
+    @app.page("/healthz")
+    class HealthView(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})
+
+    @app.page("/readyz")
+    class ReadyView(View):
+        async def get(self, request: Request) -> Response:
+            reasons = not_ready()
+            loop = asyncio.get_running_loop()
+            try:
+                await asyncio.wait_for(
+                    loop.run_in_executor(executor, reader.query, "SELECT 1"), timeout=5
+                )
+            except (MusterError, TimeoutError) as exc:
+                reasons.append(f"the store does not answer: {exc or 'timed out after 5 s'}")
+            if reasons:
+                return self.json({"status": "not ready", "reasons": reasons}, status=503)
+            return self.json({"status": "ready"})
