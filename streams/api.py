@@ -13,6 +13,7 @@ prints, from the same function.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -49,8 +50,10 @@ def parse_query(
         raise BadParameter(f"unknown parameter {unknown[0]!r} (known: {known})")
     at = datetime.now(zone)
     if "at" in query:
+        # An unencoded "+08:00" arrives as " 08:00": nothing else could be meant.
+        text = re.sub(r" (\d\d:\d\d)$", r"+\1", query["at"])
         try:
-            at = parse_rfc3339(query["at"])
+            at = parse_rfc3339(text)
         except ValueError as exc:
             raise BadParameter(f"at: {exc} (got {query['at']!r})") from exc
     scope = Scope(**{allowed[name]: value or None for name, value in query.items() if name != "at"})
