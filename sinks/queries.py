@@ -49,8 +49,8 @@ class Scope:
 
 
 METRICS_SQL = (
-    "SELECT * FROM metrics_at(at = {at:String}, day_start = {day_start:String}, "
-    + ", ".join(f"{name} = {{{name}:String}}" for name in Scope.__dataclass_fields__)
+    "SELECT * FROM {view}(at = {{at:String}}, day_start = {{day_start:String}}, "
+    + ", ".join(f"{name} = {{{{{name}:String}}}}" for name in Scope.__dataclass_fields__)
     + ")"
 )
 
@@ -66,11 +66,15 @@ def ch_time(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def metrics(reader: _Reader, at: datetime, zone: ZoneInfo, scope: Scope) -> dict[str, Any]:
-    """Every SPEC §4 metric at cutoff `at`, keyed as `muster metrics --json` prints them."""
+def metrics(
+    reader: _Reader, at: datetime, zone: ZoneInfo, scope: Scope, brute: bool = False
+) -> dict[str, Any]:
+    """Every SPEC §4 metric at cutoff `at`, keyed as `muster metrics --json` prints them.
+    `brute` reads every shift again (metrics_brute_at) instead of the rollups."""
     parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
     parameters |= {name: value or "" for name, value in asdict(scope).items()}
-    row = reader.query(METRICS_SQL, parameters).dicts()[0]
+    sql = METRICS_SQL.format(view="metrics_brute_at" if brute else "metrics_at")
+    row = reader.query(sql, parameters).dicts()[0]
     out: dict[str, Any] = {"at": at.astimezone(zone).isoformat()}
     for name in METRICS:
         value = row[name]

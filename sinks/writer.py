@@ -18,12 +18,26 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from sinks.store import StoreError, first_line
+from streams.rows import PREV_FROM_STORE
 
 log = logging.getLogger(__name__)
 
 
 class RetryLater(StoreError):
     """The store refused a batch after every retry; the caller must not commit it."""
+
+
+# Tables whose rows carry the version they replace: key column, value columns (as read
+# back in row form), and the columns naming the previous values (004_rollups.sql).
+VERSIONED = {
+    "shifts": (
+        "shift_id",
+        {"ended_at": "toUnixTimestamp64Micro(ended_at)", "reason": "reason"},
+        ("prev_ended_at", "prev_reason"),
+    ),
+    "checkouts": ("event_id", {"orphan": "orphan"}, ("prev_orphan",)),
+}
+NOTHING = {"shifts": [None, ""], "checkouts": [None]}  # no previous version stored
 
 
 class RowWriter:
@@ -38,10 +52,42 @@ class RowWriter:
         count = 0
         for table, rows in rows_by_table.items():
             if rows:
+                if table in VERSIONED:
+                    rows = self._with_previous(table, rows)
                 self._insert(table, rows)
                 count += len(rows)
         self.rows_written += count
         return count
+
+    def _with_previous(self, table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows written again for a replayed record say which version they replace only
+        now: the one the store holds, or an earlier row of this batch. The store's rollups
+        then take the diff from what they already counted, so a replay never counts twice."""
+        if not any(PREV_FROM_STORE in r for r in rows):
+            return rows
+        key, columns, previous = VERSIONED[table]
+        people = sorted({r["person_id"] for r in rows if PREV_FROM_STORE in r})
+        sql = (
+            f"SELECT person_id, {key}, {', '.join(columns.values())} FROM {table} FINAL "
+            "WHERE person_id IN {people:Array(String)}"
+        )
+        try:
+            result = self.client.query(sql, parameters={"people": people})
+        except (ClickHouseError, OSError) as exc:
+            raise RetryLater(
+                f"reading stored {table} of replayed records failed: {first_line(exc)}"
+            ) from exc
+        held = {(r[0], r[1]): list(r[2:]) for r in result.result_rows}
+        out = []
+        for row in rows:
+            ident = (row["person_id"], row[key])
+            if PREV_FROM_STORE in row:
+                row = {c: v for c, v in row.items() if c != PREV_FROM_STORE}
+                was = held.get(ident)
+                row |= dict(zip(previous, was if was is not None else NOTHING[table], strict=True))
+            held[ident] = [row[c] for c in columns]
+            out.append(row)
+        return out
 
     def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
         columns = list(rows[0])
@@ -53,7 +99,11 @@ class RowWriter:
                     table,
                     data,
                     column_names=columns,
-                    settings={"insert_deduplication_token": f"{table}:{token}"},
+                    settings={
+                        "insert_deduplication_token": f"{table}:{token}",
+                        # a batch retried after a lost answer is dropped by the views too
+                        "deduplicate_blocks_in_dependent_materialized_views": 1,
+                    },
                 )
                 return
             except (ClickHouseError, OSError) as exc:

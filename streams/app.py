@@ -117,7 +117,11 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
         "alerts": 0,
     }
     pipeline = Pipeline(app, settings, counters)
-    pending = PendingRows(writer, counters, store_thread)
+
+    async def flush_changelogs() -> None:
+        await app.producer.flush()
+
+    pending = PendingRows(writer, counters, store_thread, before_write=flush_changelogs)
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     events = app.topic(settings.topic("events"), partitions=settings.events_partitions, **raw)

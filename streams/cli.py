@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -55,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="produce a simulated city into the input topics")
     _simulation_options(s)
+
+    n = sub.add_parser("bench", help="build a synthetic national month and time every metric")
+    n.add_argument("--scale", type=int, default=100_000_000, help="shifts (default 100M)")
+    n.add_argument("--data-dir", type=Path, required=True, help="a fresh directory for the store")
+    n.add_argument("--cutoffs", type=int, default=40, help="cutoffs timed per metric kind")
+    n.add_argument("--verify", type=int, default=3, help="answers checked by a full re-read")
+    n.add_argument("--seed", type=int, default=1)
+    n.add_argument("--time-only", action="store_true", help="time a store built before")
     return parser
 
 
@@ -170,6 +179,19 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.national import build, time_queries
+
+    if not args.time_only:
+        build(args.data_dir, args.scale, args.seed)
+    time_queries(args.data_dir, args.cutoffs, args.verify, args.seed, settings.zone)
+    print(
+        f"figures in {args.data_dir / 'bench.json'}; serve the store with "
+        f"MUSTER_DATA_DIR={args.data_dir} muster up --no-simulator"
+    )
+    return 0
+
+
 COMMANDS = {
     "up": cmd_up,
     "broker": cmd_broker,
@@ -179,6 +201,7 @@ COMMANDS = {
     "bulletin": cmd_bulletin,
     "sql": cmd_sql,
     "simulate": cmd_simulate,
+    "bench": cmd_bench,
 }
 
 

@@ -5,6 +5,10 @@ rows it produced are in the store. Rows are written in batches (up to `max_recor
 or `max_age` seconds), then every record of the batch is acked. A worker that dies before
 that re-reads the records; the person table already holds them, so they come back as
 "replayed" and their rows are written again, which the store's upsert keys make harmless.
+
+Before each write the tables' changelogs are flushed (`before_write`): the store then never
+holds a change the person table could forget in a crash, so a record read again is either
+new to both or a replay whose previous version the store holds (sinks/writer.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
 from faust.types import EventT, StreamT
@@ -33,8 +38,10 @@ class PendingRows:
         executor: Executor,
         max_records: int = 2000,
         max_age: float = 0.5,
+        before_write: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.writer = writer
+        self.before_write = before_write
         self.counters = counters
         self.max_records = max_records
         self.max_age = max_age
@@ -68,6 +75,8 @@ class PendingRows:
                 return
             tables, records = dict(self.tables), self.records
             self.tables, self.records = defaultdict(list), []
+            if self.before_write is not None:
+                await self.before_write()
             loop = asyncio.get_running_loop()
             while True:  # never ack rows the store has not taken
                 try:

@@ -11,7 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from schemas.events import CheckIn, CheckOut, Registered
-from streams.rows import Row, checkout_row, event_row, from_micros, shift_row, to_micros
+from streams.rows import (
+    Row,
+    checkout_row,
+    event_row,
+    from_micros,
+    from_store,
+    shift_row,
+    to_micros,
+)
 from streams.shifts import Derivation, Move, OpenShift, Shift, SortKey, derive
 
 # SPEC §3: events up to 72 h late relative to the person's newest event must be exact.
@@ -161,13 +169,15 @@ def _changes(
     changes: tuple[ShiftChange, ...],
 ) -> dict[str, list[Row]]:
     """Upserts for every shift and check-out whose derived values changed."""
-    shifts = [shift_row(person_id, c.new, c.version) for c in changes]
+    shifts = [shift_row(person_id, c.new, c.version, c.old) for c in changes]
     checkouts = [
-        checkout_row(person_id, m, orphan, state.rev)
+        checkout_row(person_id, m, orphan, state.rev, None if is_new else was)
         for m in state.moves
         if m.kind == "check_out"
-        for orphan in [m.event_id in after.orphans]
-        if m.event_id == new_id or orphan != (m.event_id in before.orphans)
+        for orphan, was, is_new in [
+            (m.event_id in after.orphans, m.event_id in before.orphans, m.event_id == new_id)
+        ]
+        if is_new or orphan != was
     ]
     return {"shifts": shifts, "checkouts": checkouts}
 
@@ -179,14 +189,15 @@ def _replay_rows(
     offset: int,
     max_shift: timedelta,
 ) -> dict[str, list[Row]]:
-    """Everything this record could have produced, again: upserts are idempotent."""
+    """Everything this record could have produced, again: upserts are idempotent, and the
+    writer diffs them against what the store holds."""
     rows: dict[str, list[Row]] = {"events": [event_row(event, partition, offset)]}
     if isinstance(event, Registered):
         return rows
     current = state.derivation(max_shift)
-    rows["shifts"] = [shift_row(event.person_id, s, state.rev) for s in current.shifts]
+    rows["shifts"] = [from_store(shift_row(event.person_id, s, state.rev)) for s in current.shifts]
     rows["checkouts"] = [
-        checkout_row(event.person_id, m, m.event_id in current.orphans, state.rev)
+        from_store(checkout_row(event.person_id, m, m.event_id in current.orphans, state.rev))
         for m in state.moves
         if m.kind == "check_out"
     ]

@@ -40,7 +40,14 @@ def event_row(event: Registered | CheckIn | CheckOut, partition: int, offset: in
     }
 
 
-def shift_row(person_id: str, shift: Shift, version: int) -> Row:
+# Marks a row written again for a replayed record: which version it replaces is not known
+# to the person state (it may be ahead of the store), so the writer reads it from the store.
+PREV_FROM_STORE = "_prev_from_store"
+
+
+def shift_row(person_id: str, shift: Shift, version: int, prev: Shift | None = None) -> Row:
+    """A shift version and the version it replaces (`prev`, None for a new shift): the diff
+    the store's rollups are fed with (sinks/migrations/004_rollups.sql)."""
     return {
         "person_id": person_id,
         "shift_id": shift.shift_id,
@@ -52,10 +59,15 @@ def shift_row(person_id: str, shift: Shift, version: int) -> Row:
         "ended_at": to_micros(shift.end),
         "reason": shift.reason,
         "version": version,
+        "prev_ended_at": None if prev is None else to_micros(prev.end),
+        "prev_reason": "" if prev is None else prev.reason,
     }
 
 
-def checkout_row(person_id: str, move: Move, orphan: bool, version: int) -> Row:
+def checkout_row(
+    person_id: str, move: Move, orphan: bool, version: int, prev_orphan: bool | None = None
+) -> Row:
+    """A check-out's orphan flag and the flag it replaces (None for a new check-out)."""
     return {
         "person_id": person_id,
         "event_id": move.event_id,
@@ -63,7 +75,12 @@ def checkout_row(person_id: str, move: Move, orphan: bool, version: int) -> Row:
         "site_id": move.site_id or "",
         "orphan": int(orphan),
         "version": version,
+        "prev_orphan": None if prev_orphan is None else int(prev_orphan),
     }
+
+
+def from_store(row: Row) -> Row:
+    return row | {PREV_FROM_STORE: True}
 
 
 def site_row(event: SiteUpserted, partition: int, offset: int) -> Row:

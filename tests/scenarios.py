@@ -283,31 +283,58 @@ class CoreRun:
     statuses: dict[str, int]
 
 
-def run_core(scenario: Scenario, now: datetime, max_shift: timedelta = MAX) -> CoreRun:
-    """Fold records as the agents do: one partition per topic, offsets in delivery order."""
-    people: dict[str, dict[str, Any]] = {}
-    sites: dict[str, dict[str, str]] = {}
-    rows: dict[str, list[Row]] = defaultdict(list)
-    statuses: dict[str, int] = defaultdict(int)
-    offsets: dict[str, int] = defaultdict(int)
-    for kind, _key, value in scenario.records:
-        offset = offsets[kind]
-        offsets[kind] += 1
+@dataclass
+class Core:
+    """The agents' state between records (as their changelogged tables hold it)."""
+
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sites: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def copy(self) -> Core:
+        return Core(json.loads(json.dumps(self.people)), json.loads(json.dumps(self.sites)))
+
+
+def fold(
+    core: Core,
+    records: list[tuple[str, bytes | None, bytes]],
+    now: datetime,
+    start: int = 0,
+    max_shift: timedelta = MAX,
+) -> list[tuple[str, dict[str, list[Row]]]]:
+    """Fold `records[start:]` into `core` as the agents do (one partition; a record's offset
+    is its index), returning each record's status and rows."""
+    out: list[tuple[str, dict[str, list[Row]]]] = []
+    for offset in range(start, len(records)):
+        kind, _key, value = records[offset]
         try:
             event = parse_record(value, kind, now)
         except InvalidEvent as exc:
-            rows["dlq"].append(dlq_row(str(exc), kind, 0, offset, None, None))
-            statuses["dlq"] += 1
+            out.append(("dlq", {"dlq": [dlq_row(str(exc), kind, 0, offset, None, None)]}))
             continue
         if isinstance(event, SiteUpserted):
-            seen = sites.setdefault(event.site_id, {})
+            seen = core.sites.setdefault(event.site_id, {})
             outcome = apply_site(seen, event, 0, offset)
         else:
-            state = PersonState.from_json(people.get(event.person_id))
+            state = PersonState.from_json(core.people.get(event.person_id))
             outcome = apply(state, event, 0, offset, max_shift)
             if outcome.status == "accepted":
-                people[event.person_id] = json.loads(json.dumps(state.to_json()))
-        statuses[outcome.status] += 1
-        for table, table_rows in outcome.rows.items():
+                core.people[event.person_id] = json.loads(json.dumps(state.to_json()))
+        out.append((outcome.status, outcome.rows))
+    return out
+
+
+def merged(per_record: list[tuple[str, dict[str, list[Row]]]]) -> dict[str, list[Row]]:
+    rows: dict[str, list[Row]] = defaultdict(list)
+    for _status, record_rows in per_record:
+        for table, table_rows in record_rows.items():
             rows[table].extend(table_rows)
-    return CoreRun(dict(rows), dict(statuses))
+    return dict(rows)
+
+
+def run_core(scenario: Scenario, now: datetime, max_shift: timedelta = MAX) -> CoreRun:
+    """Fold every record of `scenario` through a fresh core."""
+    per_record = fold(Core(), scenario.records, now, max_shift=max_shift)
+    statuses: dict[str, int] = defaultdict(int)
+    for status, _rows in per_record:
+        statuses[status] += 1
+    return CoreRun(merged(per_record), dict(statuses))
