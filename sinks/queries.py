@@ -100,7 +100,7 @@ SITES_SQL = (
 
 def site_inputs(reader: _Reader, at: datetime, scope: Scope) -> list[dict[str, Any]]:
     """Each site known at `at` in the scope's site part: attributes, people on post per
-    role, last activity (microseconds); SPEC §6 is finished by streams/status.py."""
+    role, last activity (microseconds); SPEC §6 is finished by streams/core/status.py."""
     parameters = {"at": ch_time(at)} | {n: getattr(scope, n) or "" for n in SITE_SCOPES}
     rows: list[dict[str, Any]] = reader.query(SITES_SQL, parameters).dicts()
     return rows

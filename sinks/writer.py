@@ -1,6 +1,6 @@
 """The one writer into the store: batched inserts, retries, insert deduplication tokens.
 
-Rows arrive as `{table: [row, ...]}` dicts (streams/rows.py). Every table is a
+Rows arrive as `{table: [row, ...]}` dicts (streams/core/rows.py). Every table is a
 ReplacingMergeTree keyed so that writing a row twice changes nothing, so a batch retried
 after a crash is harmless; the dedup token also spares the store the duplicate part.
 """
@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from sinks.store import StoreError, first_line
-from streams.rows import PREV_FROM_STORE
+from streams.core.rows import PREV_FROM_STORE
 
 log = logging.getLogger(__name__)
 

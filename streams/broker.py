@@ -20,7 +20,7 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Internal: shift diffs, site versions and timer ticks, keyed by site_id (streams/live.py).
+# Internal: shift diffs, site versions and timer ticks, keyed by site_id (streams/core/live.py).
 SITE_CHANGES = "site-changes"
 
 

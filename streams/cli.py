@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _simulation_options(parser: argparse.ArgumentParser) -> None:
-    from streams.simulator import add_arguments
+    from streams.sim.simulator import add_arguments
 
     add_arguments(parser)
 
@@ -173,14 +173,14 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.simulator import produce_live, run_simulation
+    from streams.sim.simulator import produce_live, run_simulation
 
     produce_live(settings, run_simulation(settings, args))
     return 0
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.national import build, time_queries
+    from streams.sim.national import build, time_queries
 
     if not args.time_only:
         build(args.data_dir, args.scale, args.seed)

@@ -75,7 +75,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
         url = wait_for_worker(settings, worker, timeout=120)
         print(f"up: worker ready, queries served at {url}", file=sys.stderr)
         if not args.no_simulator:
-            from streams.simulator import produce_live, run_simulation
+            from streams.sim.simulator import produce_live, run_simulation
 
             live = run_simulation(settings, args)
             simulator = threading.Thread(

@@ -20,10 +20,10 @@ from schemas.errors import MusterError
 from sinks.reader import LocalReader, run_query, write_worker_file
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
-from streams.api import add_api, broker_answers
-from streams.app import Pipeline, create_app
+from streams.agents.app import Pipeline, create_app
 from streams.broker import create_topics
 from streams.settings import Settings
+from streams.web.api import add_api, broker_answers
 
 log = logging.getLogger(__name__)
 

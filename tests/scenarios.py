@@ -11,9 +11,9 @@ from typing import Any
 
 from schemas.errors import InvalidEvent
 from schemas.events import SiteUpserted, parse_record
-from streams.person import PersonState, apply
-from streams.rows import Row, dlq_row
-from streams.sites import apply_site
+from streams.core.person import PersonState, apply
+from streams.core.rows import Row, dlq_row
+from streams.core.sites import apply_site
 
 MAX = timedelta(hours=12)
 CST = timezone(timedelta(hours=8))

@@ -18,8 +18,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from sinks.queries import Scope, metrics
 from sinks.reader import WorkerReader
-from streams import shanghai
-from streams.simulator import Plan, generate
+from streams.sim import shanghai
+from streams.sim.simulator import Plan, generate
 from tests import reference
 from tests.scenarios import (
     CUTOFFS,
@@ -56,7 +56,7 @@ def committed(worker: Worker, ends: dict[tuple[str, int], int]) -> dict[tuple[st
 
 def produce_all(worker: Worker, records: list) -> dict[tuple[str, int], int]:
     """Unthrottled (faster than a worker reads); returns each partition's end offset as the
-    deliveries report it (Tansu's listed end offsets fall short, see streams/recovery.py)."""
+    deliveries report it (Tansu's listed end offsets fall short, see streams/agents/recovery.py)."""
     ends: dict[tuple[str, int], int] = {}
 
     def delivered(err: object, msg: Any) -> None:
@@ -178,7 +178,7 @@ def test_worker_stopped_and_killed_while_busy_loses_no_record(worker: Worker):
     records to re-read after the person table is recovered from its changelog. Every record
     must be processed (each partition's commits reach its end) and the numbers exact. Faust's
     own recovery lost one fetch batch per partition here about half the time
-    (streams/recovery.py)."""
+    (streams/agents/recovery.py)."""
     records = generate(Plan(20_000, 400, 2, zone=ZONE))
     now = datetime.now(UTC)
     events = sum(1 for r in records if r.topic == "events")

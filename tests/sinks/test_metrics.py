@@ -10,7 +10,7 @@ import pytest
 from sinks.queries import Scope, day_start, metrics
 from sinks.reader import LocalReader
 from sinks.writer import RowWriter
-from streams.simulator import Plan, generate
+from streams.sim.simulator import Plan, generate
 from tests import reference
 from tests.scenarios import CUTOFFS, MAX, SCOPES, Core, edge_scenario, fold, merged, run_core
 

@@ -9,13 +9,13 @@
     sites  --(ingest_sites:  validate, dedupe)--> rows --(batched)--> store
     bad records -------------------------------------------------> dlq (+ a dlq row)
 
-Agents only wire: the rules live in schemas/ (validation), streams/person.py (dedupe and
-SPEC §3), streams/live.py (SPEC §6) and sinks/ (the store). The site agent sees every shift
+Agents only wire: the rules live in schemas/ (validation), streams/core/person.py (dedupe and
+SPEC §3), streams/core/live.py (SPEC §6) and sinks/ (the store). The site agent sees every shift
 of its sites, whichever partition derived them, because diffs are keyed by site_id; a timer
 sends a site a tick when a shift starts or reaches its end with no event.
 
 Records are acked by hand, only after the rows they produced are in the store
-(streams/pending.py); Faust flushes the changelogs before every commit. So offsets never run
+(streams/agents/pending.py); Faust flushes the changelogs before every commit. So offsets never run
 ahead of the store or the tables: at-least-once end to end, made exact by idempotent
 upserts, replay detection, and site diffs that carry whole shift versions.
 """
@@ -36,8 +36,11 @@ from schemas.dlq import DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.writer import RowWriter
+from streams.agents.pending import PendingRows
+from streams.agents.recovery import ExactTableManager
+from streams.agents.timetable import Timetable
 from streams.broker import SITE_CHANGES
-from streams.live import (
+from streams.core.live import (
     REPUBLISH,
     TICK,
     SiteLive,
@@ -47,10 +50,8 @@ from streams.live import (
     site_message,
     site_version,
 )
-from streams.pending import PendingRows
-from streams.person import PersonState, apply
-from streams.recovery import ExactTableManager
-from streams.rows import (
+from streams.core.person import PersonState, apply
+from streams.core.rows import (
     Row,
     alert_row,
     dlq_row,
@@ -59,9 +60,8 @@ from streams.rows import (
     status_row,
     to_micros,
 )
+from streams.core.sites import apply_site
 from streams.settings import Settings
-from streams.sites import apply_site
-from streams.timetable import Timetable
 
 RESCAN_SECONDS = 60  # every site's next moment is looked up again this often
 
@@ -89,7 +89,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "datadir": str((settings.data_dir / "faust").resolve()),
         "producer_linger_ms": 5,
         "stream_buffer_maxsize": 16384,
-        "TableManager": ExactTableManager,  # streams/recovery.py: no record lost on restart
+        "TableManager": ExactTableManager,  # streams/agents/recovery.py: no record lost on restart
         # Faust's stop would wait for every delivered record to be acked, but records held in
         # PendingRows are acked only by a flush: `flush_on_stop` does it, then Faust commits.
         "stream_wait_empty": False,

@@ -1,4 +1,4 @@
-"""The live site state (streams/live.py) against the reference's SPEC §6, at every moment.
+"""The live site state (streams/core/live.py) against the reference's SPEC §6, at every moment.
 
 Randomized cities: records are delivered late, out of order and twice while a clock moves
 on; after every delivery and every tick the live status of every site must equal SPEC §6
@@ -18,9 +18,9 @@ import pytest
 
 from schemas.errors import InvalidEvent
 from schemas.events import SiteUpserted, parse_record
-from streams.live import SiteLive, diffs_by_site, site_version
-from streams.person import PersonState, apply
-from streams.rows import to_micros
+from streams.core.live import SiteLive, diffs_by_site, site_version
+from streams.core.person import PersonState, apply
+from streams.core.rows import to_micros
 from tests import reference
 from tests.scenarios import MAX, cin, cout, site
 

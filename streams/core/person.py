@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from schemas.events import CheckIn, CheckOut, Registered
-from streams.rows import (
+from streams.core.rows import (
     Row,
     checkout_row,
     event_row,
@@ -20,7 +20,7 @@ from streams.rows import (
     shift_row,
     to_micros,
 )
-from streams.shifts import Derivation, Move, OpenShift, Shift, SortKey, derive
+from streams.core.shifts import Derivation, Move, OpenShift, Shift, SortKey, derive
 
 # SPEC §3: events up to 72 h late relative to the person's newest event must be exact.
 LATE_LIMIT = timedelta(hours=72)

@@ -1,4 +1,4 @@
-"""Dedupe, late events and pruning (streams/person.py) against the reference implementation."""
+"""Dedupe, late events and pruning (streams/core/person.py) against the reference implementation."""
 
 import random
 from datetime import UTC, datetime, timedelta
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.person import LATE_LIMIT
+from streams.core.person import LATE_LIMIT
 from tests import reference
 from tests.scenarios import MAX, Scenario, cin, cout, run_core
 
@@ -102,8 +102,8 @@ def test_a_record_read_again_after_a_restart_is_re_emitted_not_dropped():
     import json
 
     from schemas.events import parse_record
-    from streams.person import PersonState, apply
-    from streams.rows import PREV_FROM_STORE
+    from streams.core.person import PersonState, apply
+    from streams.core.rows import PREV_FROM_STORE
 
     state = PersonState()
     for offset, (_, _, value) in enumerate(s.records):
@@ -151,7 +151,7 @@ def test_pruned_state_stays_small_and_exact():
     ref = reference.build(s.topic_order(), MAX, NOW)
     assert core_shifts(run) == ref_shifts(ref)
     from schemas.events import parse_record
-    from streams.person import PersonState, apply
+    from streams.core.person import PersonState, apply
 
     state = PersonState()
     for offset, (_, _, value) in enumerate(s.records):

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sinks.queries import Scope
-from streams.api import PERSON_PARAMS, SITE_PARAMS, BadParameter, parse_query
+from streams.web.api import PERSON_PARAMS, SITE_PARAMS, BadParameter, parse_query
 
 ZONE = ZoneInfo("Asia/Shanghai")
 ALL = SITE_PARAMS | PERSON_PARAMS

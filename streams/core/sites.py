@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from schemas.events import SiteUpserted
-from streams.person import Outcome
-from streams.rows import site_row
+from streams.core.person import Outcome, Status
+from streams.core.rows import site_row
 
 
 def apply_site(seen: dict[str, str], event: SiteUpserted, partition: int, offset: int) -> Outcome:
@@ -17,5 +17,5 @@ def apply_site(seen: dict[str, str], event: SiteUpserted, partition: int, offset
     if first is not None and first != position:
         return Outcome("duplicate", {}, f"event_id first seen at {first}")
     seen[event.event_id] = position
-    status = "replayed" if first == position else "accepted"
+    status: Status = "replayed" if first == position else "accepted"
     return Outcome(status, {"site_versions": [site_row(event, partition, offset)]})

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import CheckIn, CheckOut, Registered, SiteUpserted
-from streams.shifts import Move, Shift
+from streams.core.shifts import Move, Shift
 
 Row = dict[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

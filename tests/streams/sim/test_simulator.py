@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from streams.simulator import Plan, generate
+from streams.sim.simulator import Plan, generate
 
 END = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
 

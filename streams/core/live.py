@@ -1,6 +1,6 @@
 """One site's live state (SPEC §6 at T = now): what the site agent keeps and how it changes.
 
-Pure Python: the Faust site agent (streams/app.py) stores a `SiteLive` per site in a
+Pure Python: the Faust site agent (streams/agents/app.py) stores a `SiteLive` per site in a
 changelogged table and calls `apply_version`, `apply_diffs` and `step`. Times are integers of
 microseconds since the epoch (UTC), as in the store.
 
@@ -25,10 +25,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.events import SiteUpserted
-from streams.person import ShiftChange
-from streams.rows import from_micros, to_micros
-from streams.shifts import Shift
-from streams.status import SiteAttrs, is_covered, site_status
+from streams.core.person import ShiftChange
+from streams.core.rows import from_micros, to_micros
+from streams.core.shifts import Shift
+from streams.core.status import SiteAttrs, is_covered, site_status
 
 RECENT = int(timedelta(hours=2).total_seconds() * 1e6)
 ACTIVITY_FLOOR = 4

@@ -28,8 +28,8 @@ from schemas.errors import MusterError
 from schemas.events import parse_rfc3339
 from sinks.queries import Scope, alerts, metrics, site_inputs
 from sinks.reader import Reader
-from streams.rows import from_micros
-from streams.status import SiteAttrs, site_status
+from streams.core.rows import from_micros
+from streams.core.status import SiteAttrs, site_status
 
 SITE_PARAMS = {"city": "city", "district": "district", "street": "street"}
 SITE_PARAMS |= {"community": "community", "site": "site_id"}

@@ -403,7 +403,7 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> list[Record]
     """Send the scenario's history (delivered up to now) at `--rate`; return the records still
     to be delivered live, in order (none for the Shanghai scenario: it is all history)."""
     if args.scenario == "shanghai-2022-03-15":
-        from streams import shanghai
+        from streams.sim import shanghai
 
         records = shanghai.generate()
         what = (

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from streams.shifts import Move, OpenShift, derive
+from streams.core.shifts import Move, OpenShift, derive
 
 MAX = timedelta(hours=12)
 T0 = datetime(2022, 3, 15, 0, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The seed 002 scenario (streams/shanghai.py) gives the published figures, per the reference."""
+"""The seed 002 scenario (streams/sim/shanghai.py) gives the published figures."""
 
 import json
 from collections import Counter
@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams import shanghai
+from streams.sim import shanghai
 from streams.bulletin import bulletin_zh
-from streams.simulator import Record
+from streams.sim.simulator import Record
 from tests import reference
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from faust.types import EventT, StreamT
 
 from sinks.writer import RetryLater, RowWriter
-from streams.rows import Row
+from streams.core.rows import Row
 
 log = logging.getLogger(__name__)
 

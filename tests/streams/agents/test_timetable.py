@@ -1,4 +1,4 @@
-from streams.timetable import Timetable
+from streams.agents.timetable import Timetable
 
 
 def test_due_keys_pop_once_in_time_order_and_superseded_times_are_skipped():

@@ -4,7 +4,7 @@ The month (30 days up to the build's start) has N shifts of 1.4M people at 30,00
 30 cities and 600 districts, with registrations, orphan check-outs, site versions (some
 sites change their requirements or close) and shifts first stored open and later closed,
 so the rollups see retractions as well as assertions. Every row is built by the pipeline's
-own row builders (streams/rows.py) and written by its writer (sinks/writer.py); the
+own row builders (streams/core/rows.py) and written by its writer (sinks/writer.py); the
 rollups fill themselves from those inserts, as they do in production. Check-in and
 check-out event rows, which no metric reads, are left out.
 
@@ -31,8 +31,8 @@ from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
-from streams.rows import Row, checkout_row, dlq_row, event_row, shift_row, site_row
-from streams.shifts import Move, Shift
+from streams.core.rows import Row, checkout_row, dlq_row, event_row, shift_row, site_row
+from streams.core.shifts import Move, Shift
 
 DAYS = 30
 SLOT = timedelta(hours=8)  # a person works at most one shift per 8-hour slot

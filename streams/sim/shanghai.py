@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from streams.simulator import (
+from streams.sim.simulator import (
     ORGS,
     Deliveries,
     Plan,
