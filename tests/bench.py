@@ -27,10 +27,10 @@ from typing import Any
 
 from sinks.queries import Scope, metrics
 from sinks.reader import WorkerReader
-from streams.sim import shanghai
 from streams.broker import start_tansu
 from streams.launcher import wait_for_worker
 from streams.settings import Settings
+from streams.sim import shanghai
 from streams.sim.simulator import SCENARIOS, Plan, generate, produce
 from tests import reference
 

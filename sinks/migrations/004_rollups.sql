@@ -47,25 +47,26 @@ FROM
 )
 ARRAY JOIN versions AS d;
 
--- Per UTC day, site, role, org and team: shifts and their full length by start day; the
--- length of auto shifts by end day (hours_auto counts them once they have ended).
-CREATE TABLE IF NOT EXISTS shift_days
+-- Shifts and their full length per UTC day of start; the length of auto shifts per day of
+-- end (hours_auto counts them once ended). Three grains, each read by the queries it fits:
+-- a team's days (team_days), a site's days (site_days), and everything (shift_days).
+CREATE TABLE IF NOT EXISTS team_days
 (
+    team_id     String,
     day         Date,
     site_id     String,
-    role        LowCardinality(String),
     org         LowCardinality(String),
-    team_id     String,
+    role        LowCardinality(String),
     shifts      Int64,
     micros      Int64,
     auto_micros Int64
 )
 ENGINE = SummingMergeTree
-ORDER BY (day, site_id, role, org, team_id)
+ORDER BY (team_id, day, site_id, org, role)
 SETTINGS non_replicated_deduplication_window = 1000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS shift_days_mv TO shift_days AS
-SELECT r.1 AS day, site_id, role, org, team_id, r.2 AS shifts, r.3 AS micros,
+CREATE MATERIALIZED VIEW IF NOT EXISTS team_days_mv TO team_days AS
+SELECT team_id, r.1 AS day, site_id, org, role, r.2 AS shifts, r.3 AS micros,
        r.4 AS auto_micros
 FROM
 (
@@ -79,6 +80,45 @@ FROM
     FROM shift_deltas
 )
 ARRAY JOIN parts AS r;
+
+CREATE TABLE IF NOT EXISTS site_days
+(
+    site_id     String,
+    day         Date,
+    org         LowCardinality(String),
+    role        LowCardinality(String),
+    shifts      Int64,
+    micros      Int64,
+    auto_micros Int64
+)
+ENGINE = SummingMergeTree
+ORDER BY (site_id, day, org, role)
+SETTINGS non_replicated_deduplication_window = 1000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS site_days_mv TO site_days AS
+SELECT site_id, day, org, role, sum(shifts) AS shifts, sum(micros) AS micros,
+       sum(auto_micros) AS auto_micros
+FROM team_days
+GROUP BY site_id, day, org, role;
+
+CREATE TABLE IF NOT EXISTS shift_days
+(
+    day         Date,
+    org         LowCardinality(String),
+    role        LowCardinality(String),
+    shifts      Int64,
+    micros      Int64,
+    auto_micros Int64
+)
+ENGINE = SummingMergeTree
+ORDER BY (day, org, role)
+SETTINGS non_replicated_deduplication_window = 1000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS shift_days_mv TO shift_days AS
+SELECT day, org, role, sum(shifts) AS shifts, sum(micros) AS micros,
+       sum(auto_micros) AS auto_micros
+FROM site_days
+GROUP BY day, org, role;
 
 -- The longest shift ever stored: how far back a shift still on post can have started.
 CREATE TABLE IF NOT EXISTS shift_longest
@@ -167,94 +207,10 @@ GROUP BY person_id, org, team_id;
 INSERT INTO orphan_deltas
 SELECT ts, 1 FROM checkouts FINAL WHERE orphan = 1;
 
--- The definition before the rollups, kept under another name: it re-reads every shift,
--- so it is slow on a large store, but it is the plainest statement of SPEC §4 and what
--- `muster bench` and the tests check the rollups against.
-CREATE OR REPLACE VIEW metrics_brute_at AS
-WITH
-    toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
-    toDateTime64({day_start:DateTime64(6, 'UTC')}, 6, 'UTC') AS midnight,
-    {city:String} != '' OR {district:String} != '' OR {street:String} != ''
-        OR {community:String} != '' OR {site_id:String} != '' AS site_scoped,
-    scoped_sites AS
-    (
-        SELECT * FROM sites_at(at = {at:DateTime64(6, 'UTC')})
-        WHERE ({city:String} = '' OR city = {city:String})
-          AND ({district:String} = '' OR district = {district:String})
-          AND ({street:String} = '' OR street = {street:String})
-          AND ({community:String} = '' OR community = {community:String})
-          AND ({site_id:String} = '' OR site_id = {site_id:String})
-    ),
-    staffed AS
-    (
-        SELECT site_id, mapFromArrays(groupArray(role), groupArray(n)) AS by_role,
-               sum(n) AS people
-        FROM
-        (
-            SELECT site_id, role, uniqExact(person_id) AS n
-            FROM shifts FINAL
-            WHERE started_at <= cutoff AND ended_at > cutoff
-            GROUP BY site_id, role
-        )
-        GROUP BY site_id
-    ),
-    coverage AS
-    (
-        SELECT countIf(active = 1) AS sites_active,
-               countIf(active = 1 AND if(
-                   empty(mapFilter((r, m) -> m > 0, requirements)),
-                   people > 0,
-                   arrayAll((r, m) -> by_role[r] >= m, mapKeys(requirements), mapValues(requirements))
-               )) AS sites_covered
-        FROM scoped_sites AS s
-        LEFT JOIN staffed AS st ON st.site_id = s.site_id
-    ),
-    scoped_shifts AS
-    (
-        SELECT person_id, team_id, started_at, ended_at, reason
-        FROM shifts FINAL
-        WHERE started_at <= cutoff
-          AND ({org:String} = '' OR org = {org:String})
-          AND ({role:String} = '' OR role = {role:String})
-          AND ({team_id:String} = '' OR team_id = {team_id:String})
-          AND (NOT site_scoped OR site_id IN (SELECT site_id FROM scoped_sites))
-    ),
-    totals AS
-    (
-        SELECT uniqExactIf(person_id, ended_at > cutoff) AS on_post_now,
-               uniqExactIf(person_id, ended_at > midnight) AS on_post_today,
-               uniqExact(person_id) AS cumulative_people,
-               count() AS person_times,
-               sum(dateDiff('microsecond', started_at, least(ended_at, cutoff))) AS micros,
-               sumIf(dateDiff('microsecond', started_at, ended_at),
-                     reason = 'auto' AND ended_at <= cutoff) AS micros_auto,
-               uniqExactIf(team_id, team_id != '') AS teams
-        FROM scoped_shifts
-    ),
-    recruits AS
-    (
-        SELECT uniqExact(person_id) AS recruited
-        FROM events FINAL
-        WHERE type = 'registered' AND ts <= cutoff
-          AND ({org:String} = '' OR org = {org:String})
-          AND ({team_id:String} = '' OR team_id = {team_id:String})
-    )
-SELECT
-    cutoff AS at,
-    if(site_scoped OR {role:String} != '', NULL, (SELECT recruited FROM recruits)) AS recruited,
-    t.on_post_now AS on_post_now,
-    t.on_post_today AS on_post_today,
-    t.cumulative_people AS cumulative_people,
-    t.person_times AS person_times,
-    t.micros / 3600e6 AS hours,
-    t.micros_auto / 3600e6 AS hours_auto,
-    t.teams AS teams,
-    c.sites_active AS sites_active,
-    c.sites_covered AS sites_covered,
-    if(c.sites_active = 0, 0, c.sites_covered / c.sites_active) AS coverage,
-    (SELECT count() FROM checkouts FINAL WHERE orphan = 1 AND ts <= cutoff) AS orphan_checkouts,
-    (SELECT count() FROM dlq FINAL) AS dlq
-FROM totals AS t, coverage AS c;
+-- The definition before the rollups (002_views.sql) stays, renamed: it re-reads every
+-- shift, so it is slow on a large store, but it is the plainest statement of SPEC §4 and
+-- what `muster bench` and the tests check the rollups against.
+RENAME TABLE metrics_at TO metrics_brute_at;
 
 -- SPEC §4, every metric at one cutoff and scope (same parameters and columns as before).
 -- Days before the cutoff's UTC day come summed from shift_days; the shifts that can still
@@ -336,13 +292,27 @@ WITH
     ),
     past AS
     (
+        -- whole days before the cutoff's, from the one grain that fits the scope
         SELECT sum(shifts) AS person_times, sum(micros) AS micros, sum(auto_micros) AS auto_micros
-        FROM shift_days
-        WHERE day < utc_day
-          AND ({org:String} = '' OR org = {org:String})
-          AND ({role:String} = '' OR role = {role:String})
-          AND ({team_id:String} = '' OR team_id = {team_id:String})
-          AND (NOT site_scoped OR site_id IN (SELECT site_id FROM scoped_sites))
+        FROM
+        (
+            SELECT shifts, micros, auto_micros FROM team_days
+            WHERE {team_id:String} != '' AND team_id = {team_id:String} AND day < utc_day
+              AND ({org:String} = '' OR org = {org:String})
+              AND ({role:String} = '' OR role = {role:String})
+              AND (NOT site_scoped OR site_id IN (SELECT site_id FROM scoped_sites))
+            UNION ALL
+            SELECT shifts, micros, auto_micros FROM site_days
+            WHERE {team_id:String} = '' AND site_scoped AND day < utc_day
+              AND site_id IN (SELECT site_id FROM scoped_sites)
+              AND ({org:String} = '' OR org = {org:String})
+              AND ({role:String} = '' OR role = {role:String})
+            UNION ALL
+            SELECT shifts, micros, auto_micros FROM shift_days
+            WHERE {team_id:String} = '' AND NOT site_scoped AND day < utc_day
+              AND ({org:String} = '' OR org = {org:String})
+              AND ({role:String} = '' OR role = {role:String})
+        )
     ),
     cells AS
     (

@@ -87,10 +87,11 @@ def build(data_dir: Path, scale: int, seed: int, shape: Shape = Shape()) -> dict
     _say(f"{written:,} registrations written")
 
     shifts = 0
+    shifts_started = time.monotonic()
     for rows in _shift_batches(rng, shape, sites, scale, start, end):
         writer.write(rows)
         shifts += sum(1 for r in rows["shifts"] if r["prev_reason"] == "")
-        rate = shifts / (time.monotonic() - started)
+        rate = shifts / (time.monotonic() - shifts_started)
         left = (scale - shifts) / rate if rate else 0
         _say(f"{shifts:,}/{scale:,} shifts written ({rate:,.0f}/s, about {left / 60:.0f} min left)")
     writer.write(

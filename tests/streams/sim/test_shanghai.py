@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.sim import shanghai
 from streams.bulletin import bulletin_zh
+from streams.sim import shanghai
 from streams.sim.simulator import Record
 from tests import reference
 
