@@ -9,15 +9,15 @@
     sites  --(ingest_sites:  validate, dedupe)--> rows --(batched)--> store
     bad records -------------------------------------------------> dlq (+ a dlq row)
 
-Agents only wire: the rules live in schemas/ (validation), streams/core/person.py (dedupe and
-SPEC §3), streams/core/live.py (SPEC §6) and sinks/ (the store). The site agent sees every shift
-of its sites, whichever partition derived them, because diffs are keyed by site_id; a timer
-sends a site a tick when a shift starts or reaches its end with no event.
+Agents only wire: the rules live in schemas/ (validation), streams/core/person.py (dedupe,
+SPEC §3), streams/core/live.py (SPEC §6) and sinks/ (the store). The site agent sees every
+shift of its sites, whichever partition derived them, because diffs are keyed by site_id; a
+timer sends a site a tick when a shift starts or reaches its end with no event.
 
 Records are acked by hand, only after the rows they produced are in the store
-(streams/agents/pending.py); Faust flushes the changelogs before every commit. So offsets never run
-ahead of the store or the tables: at-least-once end to end, made exact by idempotent
-upserts, replay detection, and site diffs that carry whole shift versions.
+(streams/agents/pending.py); Faust flushes the changelogs before every commit. So offsets
+never run ahead of the store or the tables: at-least-once end to end, made exact by
+idempotent upserts, replay detection, and site diffs that carry whole shift versions.
 """
 
 from __future__ import annotations
