@@ -55,12 +55,12 @@ from streams.core.rows import (
     Row,
     alert_row,
     dlq_row,
-    from_micros,
     on_post_rows,
     status_row,
     to_micros,
 )
 from streams.core.sites import apply_site
+from streams.core.status import iso_micros
 from streams.settings import Settings
 
 RESCAN_SECONDS = 60  # every site's next moment is looked up again this often
@@ -214,7 +214,7 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                 live[site_id] = data
             rows: dict[str, list[Row]] = {}
             if step.status is not None:
-                at = from_micros(now).astimezone(zone).isoformat()
+                at = iso_micros(now, zone)
                 body = json.dumps(step.status | {"at": at}, ensure_ascii=False).encode()
                 await status_topic.send(key=msg.key, value=body)
                 rows["site_status"] = [status_row(step.status, now)]

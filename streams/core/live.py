@@ -28,7 +28,7 @@ from schemas.events import SiteUpserted
 from streams.core.person import ShiftChange
 from streams.core.rows import from_micros, to_micros
 from streams.core.shifts import Shift
-from streams.core.status import SiteAttrs, is_covered, site_status
+from streams.core.status import SiteAttrs, is_covered, iso_micros, site_status
 
 RECENT = int(timedelta(hours=2).total_seconds() * 1e6)
 ACTIVITY_FLOOR = 4
@@ -241,12 +241,10 @@ class SiteLive:
             "alert_id": alert["alert_id"],
             "kind": "understaffed",
             "site_id": self.site_id,
-            "opened_at": from_micros(alert["opened_us"]).astimezone(zone).isoformat(),
+            "opened_at": iso_micros(alert["opened_us"], zone),
             "short": alert["short"],
             "people": alert["people"],
-            "resolved_at": None
-            if resolved is None
-            else from_micros(resolved).astimezone(zone).isoformat(),
+            "resolved_at": iso_micros(resolved, zone),
         }
 
     def _run_start(self, now: int, covered: bool) -> tuple[int, bool]:

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from streams.core.rows import from_micros
+
 
 @dataclass(frozen=True)
 class SiteAttrs:
@@ -101,3 +103,8 @@ def site_status(
 def iso(ts: datetime, zone: ZoneInfo) -> str:
     """RFC 3339 in the pipeline's time zone, as every muster answer prints times."""
     return ts.astimezone(zone).isoformat()
+
+
+def iso_micros(micros: int | None, zone: ZoneInfo) -> str | None:
+    """`iso` of a time kept as microseconds since the epoch; None stays None."""
+    return None if micros is None else iso(from_micros(micros), zone)

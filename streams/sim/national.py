@@ -45,7 +45,7 @@ CITIES = (
 ).split()
 ROLES = ("guide", "marshal", "registrar", "sampler", "supplies", "disinfector", "medic")
 ORGS = ("union", "youth_league", "womens_federation", "social_org", "party", "government")
-KINDS = ("testing_site", "checkpoint", "quarantine_hotel", "hotline")
+SITE_KINDS = ("testing_site", "checkpoint", "quarantine_hotel", "hotline")
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def _site_event(
         district=site.district,
         street=street,
         community=f"{street}{rng.randint(1, 5)}社区",
-        kind=rng.choice(KINDS),
+        kind=rng.choice(SITE_KINDS),
         requirements={r: rng.randint(1, 3) for r in rng.sample(ROLES, rng.randint(0, 3))},
         active=active,
         lat=round(rng.uniform(20, 45), 5),

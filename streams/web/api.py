@@ -29,7 +29,7 @@ from schemas.events import parse_rfc3339
 from sinks.queries import Scope, alerts, metrics, site_inputs
 from sinks.reader import Reader
 from streams.core.rows import from_micros
-from streams.core.status import SiteAttrs, site_status
+from streams.core.status import SiteAttrs, iso, iso_micros, site_status
 
 SITE_PARAMS = {"city": "city", "district": "district", "street": "street"}
 SITE_PARAMS |= {"community": "community", "site": "site_id"}
@@ -69,7 +69,7 @@ def site_statuses(reader: Reader, at: datetime, zone: ZoneInfo, scope: Scope) ->
         attrs = SiteAttrs.from_json(row)
         when = None if last is None else from_micros(last)
         statuses.append(site_status(attrs, on_post, when, zone))
-    return {"at": at.astimezone(zone).isoformat(), "sites": statuses}
+    return {"at": iso(at, zone), "sites": statuses}
 
 
 def alert_list(reader: Reader, zone: ZoneInfo, state: str) -> dict[str, Any]:
@@ -80,13 +80,7 @@ def alert_list(reader: Reader, zone: ZoneInfo, state: str) -> dict[str, Any]:
     for row in alerts(reader, open_only=state == "open"):
         opened, resolved = row.pop("opened_us"), row.pop("resolved_us")
         out.append(
-            row
-            | {
-                "opened_at": from_micros(opened).astimezone(zone).isoformat(),
-                "resolved_at": None
-                if resolved is None
-                else from_micros(resolved).astimezone(zone).isoformat(),
-            }
+            row | {"opened_at": iso_micros(opened, zone), "resolved_at": iso_micros(resolved, zone)}
         )
     return {"alerts": out}
 
@@ -119,7 +113,7 @@ def add_api(
             return view.json({"error": str(exc)}, status=503)
 
     def plain(request: Request) -> dict[str, str]:
-        return {k: v for k, v in request.query.items()}
+        return dict(request.query)
 
     @app.page("/api/metrics")
     class MetricsView(View):
