@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -41,23 +43,58 @@ NOTHING = {"shifts": [None, ""], "checkouts": [None]}  # no previous version sto
 
 
 class RowWriter:
-    def __init__(self, client: Client, attempts: int = 5, backoff: float = 0.5) -> None:
+    """Writes batches; with a `journal` file, a batch a crash cut short is completed later.
+
+    An INSERT and the inserts of its materialized views are not atomic: a process killed
+    midway can leave a shift row stored and some rollup rows not. The batch is therefore
+    kept in the journal, with its deduplication tokens, until every table has it;
+    `recover` inserts it again, and the store takes from it exactly what it lacks (tables
+    and views that have a block skip it by its token)."""
+
+    def __init__(
+        self,
+        client: Client,
+        attempts: int = 5,
+        backoff: float = 0.5,
+        journal: Path | None = None,
+    ) -> None:
         self.client = client
         self.attempts = attempts
         self.backoff = backoff
+        self.journal = journal
         self.rows_written = 0
 
     def write(self, rows_by_table: Mapping[str, list[dict[str, Any]]]) -> int:
         """Insert every table's rows; return the number of rows written."""
-        count = 0
+        batch = []
         for table, rows in rows_by_table.items():
             if rows:
                 if table in VERSIONED:
                     rows = self._with_previous(table, rows)
-                self._insert(table, rows)
-                count += len(rows)
+                columns = list(rows[0])
+                data = [[row[c] for c in columns] for row in rows]
+                batch.append({"table": table, "columns": columns, "data": data})
+        if self.journal is not None:
+            tmp = self.journal.with_suffix(".tmp")
+            tmp.write_text(json.dumps(batch))
+            os.replace(tmp, self.journal)
+        for part in batch:
+            self._insert(part["table"], part["columns"], part["data"])
+        if self.journal is not None:
+            self.journal.unlink()
+        count = sum(len(part["data"]) for part in batch)
         self.rows_written += count
         return count
+
+    def recover(self) -> int:
+        """Complete the batch a crash cut short, if any; return its number of rows."""
+        if self.journal is None or not self.journal.exists():
+            return 0
+        batch = json.loads(self.journal.read_text())
+        for part in batch:
+            self._insert(part["table"], part["columns"], part["data"])
+        self.journal.unlink()
+        return sum(len(part["data"]) for part in batch)
 
     def _with_previous(self, table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Rows written again for a replayed record say which version they replace only
@@ -89,9 +126,7 @@ class RowWriter:
             out.append(row)
         return out
 
-    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
-        columns = list(rows[0])
-        data = [[row[c] for c in columns] for row in rows]
+    def _insert(self, table: str, columns: list[str], data: list[list[Any]]) -> None:
         token = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
         for attempt in range(1, self.attempts + 1):
             try:
@@ -109,7 +144,7 @@ class RowWriter:
             except (ClickHouseError, OSError) as exc:
                 if attempt == self.attempts:
                     raise RetryLater(
-                        f"insert of {len(rows)} rows into {table} failed {attempt} times: "
+                        f"insert of {len(data)} rows into {table} failed {attempt} times: "
                         f"{first_line(exc)}"
                     ) from exc
                 log.warning("insert into %s failed (%s); retrying", table, first_line(exc))

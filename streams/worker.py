@@ -40,7 +40,12 @@ def build_worker(settings: Settings) -> Pipeline:
     # chdb can hang when one process runs queries on several threads at once (chdb-io/chdb
     # issue 426; seen here as a SELECT that never returned): one thread does all store work.
     store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-    pipeline = create_app(settings, RowWriter(client), store_thread)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    journal = settings.data_dir / f"store-journal-{settings.worker_port}.json"
+    writer = RowWriter(client, journal=journal)
+    if completed := writer.recover():
+        log.info("completed the store write a stop cut short (%d rows)", completed)
+    pipeline = create_app(settings, writer, store_thread)
     reads = connect(settings.store_url, settings.database, create=False)
     add_query_view(pipeline, reads, store_thread)
     add_api(pipeline.app, LocalReader(reads), store_thread, settings.zone, not_ready(pipeline))

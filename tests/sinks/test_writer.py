@@ -1,0 +1,46 @@
+"""The writer's journal: a batch cut short by a crash is completed, never counted twice."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sinks.queries import Scope, metrics
+from sinks.reader import LocalReader
+from sinks.writer import RowWriter
+from tests.scenarios import edge_scenario, run_core
+
+NOW = datetime(2022, 3, 20, tzinfo=UTC)
+
+
+class Killed(Exception):
+    """The process died here."""
+
+
+class DiesAfterShifts(RowWriter):
+    """Stores the shifts, then dies before the other tables, as a killed worker would."""
+
+    def _insert(self, table, columns, data):
+        super()._insert(table, columns, data)
+        if table == "shifts":
+            raise Killed
+
+
+def test_a_write_cut_short_is_completed_from_the_journal(store, tmp_path):
+    zone = ZoneInfo("Asia/Shanghai")
+    rows = run_core(edge_scenario(), NOW).rows
+    at = datetime(2022, 3, 15, 11, tzinfo=UTC)
+    journal = tmp_path / "journal.json"
+    try:
+        DiesAfterShifts(store, journal=journal).write(rows)
+    except Killed:
+        pass
+    # The views of the shifts insert were cut short too: drop what they had written.
+    for table in ("shift_deltas", "team_days", "site_days", "shift_days"):
+        store.command(f"TRUNCATE TABLE {table}")
+    assert journal.exists()
+
+    assert RowWriter(store, journal=journal).recover() == sum(map(len, rows.values()))
+    assert not journal.exists()
+    assert RowWriter(store, journal=journal).recover() == 0
+    reader = LocalReader(store)
+    assert metrics(reader, at, zone, Scope()) == metrics(reader, at, zone, Scope(), brute=True)
+    assert metrics(reader, at, zone, Scope())["person_times"] > 0
