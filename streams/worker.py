@@ -21,9 +21,9 @@ from sinks.reader import LocalReader, run_query, write_worker_file
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
 from streams.agents.app import Pipeline, create_app
-from streams.broker import create_topics
+from streams.broker import create_topics, is_listening
 from streams.settings import Settings
-from streams.web.api import add_api, broker_answers
+from streams.web.api import add_api
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def not_ready(pipeline: Pipeline) -> Callable[[], list[str]]:
 
     def reasons() -> list[str]:
         out = []
-        if not broker_answers(bootstrap):
+        if not is_listening(bootstrap):
             out.append(f"the broker at {bootstrap} does not answer")
         if not app.tables.recovery.completed.is_set():
             out.append("table recovery is not done")

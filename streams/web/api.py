@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from datetime import datetime
@@ -83,15 +82,6 @@ def alert_list(reader: Reader, zone: ZoneInfo, state: str) -> dict[str, Any]:
             row | {"opened_at": iso_micros(opened, zone), "resolved_at": iso_micros(resolved, zone)}
         )
     return {"alerts": out}
-
-
-def broker_answers(bootstrap: str) -> bool:
-    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1):
-            return True
-    except (OSError, ValueError):
-        return False
 
 
 def add_api(
