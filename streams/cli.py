@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--cutoffs", type=int, default=40, help="cutoffs timed per metric kind")
     n.add_argument("--verify", type=int, default=3, help="answers checked by a full re-read")
     n.add_argument("--seed", type=int, default=1)
+    n.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        help="days the shifts span (default 30; e.g. --scale 10000000 --days 3 has a "
+        "national month's density per day in a tenth of the build time)",
+    )
     n.add_argument("--time-only", action="store_true", help="time a store built before")
     return parser
 
@@ -183,7 +190,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from streams.sim.national import build, time_queries
 
     if not args.time_only:
-        build(args.data_dir, args.scale, args.seed)
+        build(args.data_dir, args.scale, args.seed, days=args.days)
     time_queries(args.data_dir, args.cutoffs, args.verify, args.seed, settings.zone)
     print(
         f"figures in {args.data_dir / 'bench.json'}; serve the store with "

@@ -63,7 +63,9 @@ class Site:
     district: str
 
 
-def build(data_dir: Path, scale: int, seed: int, shape: Shape = Shape()) -> dict[str, Any]:
+def build(
+    data_dir: Path, scale: int, seed: int, shape: Shape = Shape(), days: int = DAYS
+) -> dict[str, Any]:
     """Write the month into a fresh embedded store under `data_dir`; return what was built."""
     store = data_dir / "store"
     if store.exists() and any(store.iterdir()):
@@ -74,7 +76,7 @@ def build(data_dir: Path, scale: int, seed: int, shape: Shape = Shape()) -> dict
     writer = RowWriter(client)
     rng = random.Random(seed)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=DAYS)
+    start = end - timedelta(days=days)
     started = time.monotonic()
 
     sites = _sites(rng, shape)
