@@ -34,12 +34,14 @@ class RetryLater(StoreError):
 VERSIONED = {
     "shifts": (
         "shift_id",
-        {"ended_at": "toUnixTimestamp64Micro(ended_at)", "reason": "reason"},
-        ("prev_ended_at", "prev_reason"),
+        {"ended_at": "toUnixTimestamp64Micro(ended_at)", "reason": "reason", "follows": "follows"},
+        ("prev_ended_at", "prev_reason", "prev_follows"),
     ),
     "checkouts": ("event_id", {"orphan": "orphan"}, ("prev_orphan",)),
+    "recruit_firsts": ("key", {"first_ts": "toUnixTimestamp64Micro(first_ts)"}, ("prev_ts",)),
 }
-NOTHING = {"shifts": [None, ""], "checkouts": [None]}  # no previous version stored
+# no previous version stored
+NOTHING = {"shifts": [None, "", []], "checkouts": [None], "recruit_firsts": [None]}
 
 
 class RowWriter:

@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from schemas.events import CheckIn, CheckOut, Registered
+from streams.core.follows import RECRUIT_KEYS, follows, forget, keys_of
 from streams.core.rows import (
     Row,
     checkout_row,
     event_row,
     from_micros,
     from_store,
+    recruit_row,
     shift_row,
     to_micros,
 )
@@ -35,7 +37,9 @@ class PersonState:
     `moves` holds the movements newer than the prune point; `carry` is the shift left open
     by the pruned ones and `floor` the sort key of the last pruned one. `seen` maps every
     accepted event_id to the record position it was first read from, so a record read
-    again after a restart is told apart from a resend.
+    again after a restart is told apart from a resend. `tail` keeps, per person scope key,
+    the end of the latest forgotten shift, and `regs` the first registration time per
+    org/team key (streams/core/follows.py).
     """
 
     moves: list[Move] = field(default_factory=list)
@@ -44,6 +48,8 @@ class PersonState:
     seen: dict[str, str] = field(default_factory=dict)
     newest: datetime | None = None
     rev: int = 0
+    tail: dict[str, int] = field(default_factory=dict)
+    regs: dict[str, int] = field(default_factory=dict)
 
     def derivation(self, max_shift: timedelta) -> Derivation:
         return derive(self.moves, max_shift, self.carry)
@@ -56,6 +62,8 @@ class PersonState:
             "s": self.seen,
             "n": None if self.newest is None else to_micros(self.newest),
             "r": self.rev,
+            "t": self.tail,
+            "g": self.regs,
         }
 
     @classmethod
@@ -70,6 +78,8 @@ class PersonState:
             seen=dict(data["s"]),
             newest=None if data["n"] is None else from_micros(data["n"]),
             rev=data["r"],
+            tail=dict(data.get("t") or {}),
+            regs=dict(data.get("g") or {}),
         )
 
 
@@ -111,7 +121,15 @@ def apply(
 
     if isinstance(event, Registered):
         _remember(state, event, position)
-        return Outcome("accepted", {"events": [event_row(event, partition, offset)]})
+        rows = {"events": [event_row(event, partition, offset)], "recruit_firsts": []}
+        ts = to_micros(event.ts)
+        for key in keys_of(event.org, "", event.team_id or "", RECRUIT_KEYS):
+            was = state.regs.get(key)
+            if was is None or ts < was:
+                state.regs[key] = ts
+                state.rev += 1
+                rows["recruit_firsts"].append(recruit_row(event.person_id, key, ts, state.rev, was))
+        return Outcome("accepted", rows)
 
     move = to_move(event)
     if state.floor is not None and move.sort_key <= state.floor:
@@ -136,7 +154,7 @@ def apply(
     )
     rows = _changes(event.person_id, move.event_id, before, after, state, changes)
     rows["events"] = [event_row(event, partition, offset)]
-    _prune(state, after)
+    _prune(state, after, max_shift)
     return Outcome("accepted", rows, changes=changes)
 
 
@@ -168,8 +186,23 @@ def _changes(
     state: PersonState,
     changes: tuple[ShiftChange, ...],
 ) -> dict[str, list[Row]]:
-    """Upserts for every shift and check-out whose derived values changed."""
-    shifts = [shift_row(person_id, c.new, c.version, c.old) for c in changes]
+    """Upserts for every shift and check-out whose derived values changed: a shift changes
+    when it does, or when the shift it follows under some scope key does."""
+    was = {s.shift_id: s for s in before.shifts}
+    old_follows = follows(before.shifts, state.tail)
+    new_follows = follows(after.shifts, state.tail)
+    shifts = [
+        shift_row(
+            person_id,
+            s,
+            state.rev,
+            was.get(s.shift_id),
+            new_follows[s.shift_id],
+            old_follows.get(s.shift_id),
+        )
+        for s in after.shifts
+        if was.get(s.shift_id) != s or old_follows.get(s.shift_id) != new_follows[s.shift_id]
+    ]
     checkouts = [
         checkout_row(person_id, m, orphan, state.rev, None if is_new else was)
         for m in state.moves
@@ -193,9 +226,17 @@ def _replay_rows(
     writer diffs them against what the store holds."""
     rows: dict[str, list[Row]] = {"events": [event_row(event, partition, offset)]}
     if isinstance(event, Registered):
+        rows["recruit_firsts"] = [
+            from_store(recruit_row(event.person_id, key, state.regs[key], state.rev))
+            for key in keys_of(event.org, "", event.team_id or "", RECRUIT_KEYS)
+        ]
         return rows
     current = state.derivation(max_shift)
-    rows["shifts"] = [from_store(shift_row(event.person_id, s, state.rev)) for s in current.shifts]
+    after = follows(current.shifts, state.tail)
+    rows["shifts"] = [
+        from_store(shift_row(event.person_id, s, state.rev, None, after[s.shift_id]))
+        for s in current.shifts
+    ]
     rows["checkouts"] = [
         from_store(checkout_row(event.person_id, m, m.event_id in current.orphans, state.rev))
         for m in state.moves
@@ -204,8 +245,9 @@ def _replay_rows(
     return rows
 
 
-def _prune(state: PersonState, after: Derivation) -> None:
-    """Forget movements more than 72 h older than the newest event, keeping the open shift."""
+def _prune(state: PersonState, after: Derivation, max_shift: timedelta) -> None:
+    """Forget movements more than 72 h older than the newest event, keeping the open shift
+    (and, in `tail`, what the shifts forgotten with them end)."""
     assert state.newest is not None
     horizon = state.newest - LATE_LIMIT
     cut = 0
@@ -216,6 +258,8 @@ def _prune(state: PersonState, after: Derivation) -> None:
     state.carry = after.open_after[cut - 1]
     state.floor = state.moves[cut - 1].sort_key
     del state.moves[:cut]
+    kept = {s.shift_id for s in state.derivation(max_shift).shifts}
+    forget((s for s in after.shifts if s.shift_id not in kept), state.tail)
 
 
 def _iso(ts: datetime | None) -> str:

@@ -45,9 +45,20 @@ def event_row(event: Registered | CheckIn | CheckOut, partition: int, offset: in
 PREV_FROM_STORE = "_prev_from_store"
 
 
-def shift_row(person_id: str, shift: Shift, version: int, prev: Shift | None = None) -> Row:
+def shift_row(
+    person_id: str,
+    shift: Shift,
+    version: int,
+    prev: Shift | None = None,
+    follows: tuple[int, ...] = (),
+    prev_follows: tuple[int, ...] | None = None,
+) -> Row:
     """A shift version and the version it replaces (`prev`, None for a new shift): the diff
-    the store's rollups are fed with (sinks/migrations/004_rollups.sql)."""
+    the store's rollups are fed with (sinks/migrations/004_rollups.sql). `follows` is what
+    the shift follows per person scope key (streams/core/follows.py), `prev_follows` what
+    the replaced version followed (the same when only the shift itself changed)."""
+    if prev is not None and prev_follows is None:
+        prev_follows = follows
     return {
         "person_id": person_id,
         "shift_id": shift.shift_id,
@@ -61,6 +72,22 @@ def shift_row(person_id: str, shift: Shift, version: int, prev: Shift | None = N
         "version": version,
         "prev_ended_at": None if prev is None else to_micros(prev.end),
         "prev_reason": "" if prev is None else prev.reason,
+        "follows": list(follows),
+        "prev_follows": list(prev_follows or ()),
+    }
+
+
+def recruit_row(
+    person_id: str, key: str, first_ts: int, version: int, prev: int | None = None
+) -> Row:
+    """A person's first registration (microseconds) under an org/team scope key, and the
+    earlier first it replaces (None when the key is new for them)."""
+    return {
+        "person_id": person_id,
+        "key": key,
+        "first_ts": first_ts,
+        "version": version,
+        "prev_ts": prev,
     }
 
 

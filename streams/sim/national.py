@@ -31,7 +31,16 @@ from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
-from streams.core.rows import Row, checkout_row, dlq_row, event_row, shift_row, site_row
+from streams.core.follows import RECRUIT_KEYS, keys_of, step
+from streams.core.rows import (
+    Row,
+    checkout_row,
+    dlq_row,
+    event_row,
+    recruit_row,
+    shift_row,
+    site_row,
+)
 from streams.core.shifts import Move, Shift
 
 DAYS = 30
@@ -85,7 +94,12 @@ def build(
     written = 0
     for batch in _batched(_registrations(rng, shape, start)):
         written += len(batch)
-        writer.write({"events": batch})
+        firsts = [
+            recruit_row(row["person_id"], key, row["ts"], 1)
+            for row in batch
+            for key in keys_of(row["org"], "", row["team_id"], RECRUIT_KEYS)
+        ]
+        writer.write({"events": batch, "recruit_firsts": firsts})
     _say(f"{written:,} registrations written")
 
     shifts = 0
@@ -195,6 +209,7 @@ def _shift_batches(
         count = min(slots, int(per_person) + (rng.random() < per_person % 1))
         chosen = sorted(rng.sample(range(slots), count))
         next_start: datetime | None = None
+        last: dict[str, int] = {}  # what the person's next shift follows, per scope key
         for i, slot in enumerate(chosen):
             slot_start = start + slot * SLOT
             begin = next_start or slot_start + timedelta(
@@ -217,12 +232,13 @@ def _shift_batches(
             shift = Shift(
                 f"{person_id}-{slot}", site.site_id, role, org, team_id, begin, finish, reason
             )
+            after = step(shift, last)
             if reason == "check_out" and rng.random() < 0.03:
                 opened = replace(shift, end=begin + MAX, reason="auto")
-                rows["shifts"].append(shift_row(person_id, opened, 1))
-                closing.append(shift_row(person_id, shift, 2, opened))
+                rows["shifts"].append(shift_row(person_id, opened, 1, None, after))
+                closing.append(shift_row(person_id, shift, 2, opened, after))
             else:
-                rows["shifts"].append(shift_row(person_id, shift, 1))
+                rows["shifts"].append(shift_row(person_id, shift, 1, None, after))
             if rng.random() < 0.005:
                 orphan = Move(
                     f"{person_id}-{slot}-o",
