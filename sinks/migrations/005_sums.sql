@@ -34,7 +34,7 @@ ALTER TABLE shifts ADD COLUMN IF NOT EXISTS follows Array(Int64);
 ALTER TABLE shifts ADD COLUMN IF NOT EXISTS prev_follows Array(Int64);
 
 -- Signed shift versions by start time, with what each follows under scope key k (f0..f7,
--- k = org + 2 * role + 4 * team). The projection serves site scopes.
+-- k = org + 2 * role + 4 * team).
 CREATE TABLE IF NOT EXISTS shift_deltas
 (
     sign       Int8,
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS shift_deltas
     reason     LowCardinality(String),
     f0 Int64, f1 Int64, f2 Int64, f3 Int64, f4 Int64, f5 Int64, f6 Int64, f7 Int64,
     INDEX team_idx team_id TYPE bloom_filter GRANULARITY 2,
-    PROJECTION by_site (SELECT * ORDER BY site_id, started_at)
+    INDEX site_idx site_id TYPE bloom_filter GRANULARITY 2
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(started_at)
@@ -228,6 +228,16 @@ ARRAY JOIN
         if(prev_ts IS NULL OR prev_ts = first_ts, [],
            [(assumeNotNull(prev_ts), toInt8(-1))]),
         if(prev_ts = first_ts, [], [(first_ts, toInt8(1))])) AS d;
+
+-- Site attributes at a cutoff (same columns as before): the latest version by
+-- (ts, partition, offset). Sorting and keeping one row per site is several times faster
+-- than argMax over that tuple for every column, maps included.
+CREATE OR REPLACE VIEW sites_at AS
+SELECT site_id, name, city, district, street, community, kind, requirements, active, lat, lon
+FROM site_versions
+WHERE ts <= {at:DateTime64(6, 'UTC')}
+ORDER BY site_id, ts DESC, partition DESC, offset DESC
+LIMIT 1 BY site_id;
 
 -- SPEC §4, every metric at one cutoff and scope (same parameters and columns as before).
 -- Whole UTC days before the cutoff's come from the day sums; shifts that can still be on

@@ -18,6 +18,7 @@ Registrations carry the same idea: the person's first registration per org/team 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+
 from streams.core.rows import to_micros
 from streams.core.shifts import Shift
 
