@@ -34,14 +34,19 @@ class RetryLater(StoreError):
 VERSIONED = {
     "shifts": (
         "shift_id",
-        {"ended_at": "toUnixTimestamp64Micro(ended_at)", "reason": "reason", "follows": "follows"},
-        ("prev_ended_at", "prev_reason", "prev_follows"),
+        {
+            "ended_at": "toUnixTimestamp64Micro(ended_at)",
+            "reason": "reason",
+            "firsts": "firsts",
+            "day_firsts": "day_firsts",
+        },
+        ("prev_ended_at", "prev_reason", "prev_firsts", "prev_day_firsts"),
     ),
     "checkouts": ("event_id", {"orphan": "orphan"}, ("prev_orphan",)),
     "recruit_firsts": ("key", {"first_ts": "toUnixTimestamp64Micro(first_ts)"}, ("prev_ts",)),
 }
 # no previous version stored
-NOTHING = {"shifts": [None, "", []], "checkouts": [None], "recruit_firsts": [None]}
+NOTHING = {"shifts": [None, "", 0, 0], "checkouts": [None], "recruit_firsts": [None]}
 
 
 class RowWriter:

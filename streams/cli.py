@@ -190,7 +190,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from streams.sim.national import build, time_queries
 
     if not args.time_only:
-        build(args.data_dir, args.scale, args.seed, days=args.days)
+        build(args.data_dir, args.scale, args.seed, settings.zone, days=args.days)
     time_queries(args.data_dir, args.cutoffs, args.verify, args.seed, settings.zone)
     print(
         f"figures in {args.data_dir / 'bench.json'}; serve the store with "

@@ -165,7 +165,7 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                 assert not isinstance(parsed, SiteUpserted)
                 key = parsed.person_id  # table keys are JSON-coded in the changelog: str
                 state = PersonState.from_json(persons.get(key))
-                outcome = apply(state, parsed, msg.partition, msg.offset, max_shift)
+                outcome = apply(state, parsed, msg.partition, msg.offset, max_shift, zone)
                 if outcome.status == "too_late":
                     await reject(stream, event, outcome.reason)
                 else:

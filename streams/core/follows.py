@@ -2,30 +2,36 @@
 
 SPEC §4 counts distinct persons (`cumulative_people`, `on_post_today`, `recruited`) under
 any combination of the person scopes `org`, `role` and `team_id`. Counting distinct values
-at query time means grouping millions of rows; instead, each shift carries, for each of the
-eight combinations ("scope keys") its own org/role/team fall in, the end of the same
-person's previous shift in that combination (0 when there is none). A person's shifts never
-overlap, so under a scope key K:
+at query time means grouping millions of rows. Instead, for each of the eight combinations
+("scope keys", k = org + 2 * role + 4 * team) its own org/role/team fall in, a shift is
+told the end of the same person's previous shift under that key (0 when there is none),
+and keeps two bits per key. A person's shifts never overlap, so under key k:
 
-- `cumulative_people` at T counts K-shifts with start <= T that follow nothing (0);
-- `on_post_today` at T counts K-shifts with start <= T, end > D, that follow a shift
-  ended at or before D: exactly one per person with a K-shift reaching past D, the first.
+- `firsts` bit k: the shift follows nothing. `cumulative_people` at T counts k-shifts with
+  start <= T and this bit.
+- `day_firsts` bit k: the shift follows a shift ended by the local midnight of its own
+  start, and itself reaches past it. `on_post_today` at T (D its local midnight) counts
+  the k-shifts on post at D, plus the k-shifts started in [D, T] with this bit: exactly
+  one per person with a k-shift reaching past D, their first.
 
-Both are plain sums over rows, so the store keeps them per day (sinks/migrations).
+Both are plain sums over rows, kept per hour and per day (sinks/migrations/006_sums.sql).
+The local day is the pipeline's time zone: a store keeps the zone it was written with.
 Registrations carry the same idea: the person's first registration per org/team key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from streams.core.rows import to_micros
 from streams.core.shifts import Shift
 
 SEP = "\x1f"
 
-# The eight combinations of the person scopes, in the order of the `follows` array and of
-# the columns f0 ... f7 of shift_deltas: index = org + 2 * role + 4 * team (each 0 or 1).
+# The eight combinations of the person scopes; a key's index (its bit) is
+# org + 2 * role + 4 * team, each 0 or 1.
 SHIFT_KEYS: tuple[tuple[bool, bool, bool], ...] = tuple(
     (bool(i & 1), bool(i & 2), bool(i & 4)) for i in range(8)
 )
@@ -76,3 +82,18 @@ def forget(shifts: Iterable[Shift], tail: dict[str, int]) -> None:
         end = to_micros(shift.end)
         for k in shift_keys(shift):
             tail[k] = end
+
+
+def bits(shift: Shift, follows: tuple[int, ...], zone: ZoneInfo) -> tuple[int, int]:
+    """The shift's `firsts` and `day_firsts` bit masks (module docstring) given what it
+    follows under each key."""
+    local = shift.start.astimezone(zone)
+    midnight = to_micros(datetime.combine(local.date(), time(0), tzinfo=zone))
+    past_midnight = to_micros(shift.end) > midnight
+    firsts = day_firsts = 0
+    for k, end in enumerate(follows):
+        if end == 0:
+            firsts |= 1 << k
+        if end <= midnight and past_midnight:
+            day_firsts |= 1 << k
+    return firsts, day_firsts

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from schemas.events import CheckIn, CheckOut, Registered
-from streams.core.follows import RECRUIT_KEYS, follows, forget, keys_of
+from streams.core.follows import RECRUIT_KEYS, bits, follows, forget, keys_of
 from streams.core.rows import (
     Row,
     checkout_row,
@@ -26,6 +27,7 @@ from streams.core.shifts import Derivation, Move, OpenShift, Shift, SortKey, der
 
 # SPEC §3: events up to 72 h late relative to the person's newest event must be exact.
 LATE_LIMIT = timedelta(hours=72)
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # the settings' default (MUSTER_TZ)
 
 Status = Literal["accepted", "replayed", "duplicate", "too_late"]
 
@@ -106,12 +108,15 @@ def apply(
     partition: int,
     offset: int,
     max_shift: timedelta,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> Outcome:
-    """Fold one accepted-by-schema event into `state` (mutated) and return rows to upsert."""
+    """Fold one accepted-by-schema event into `state` (mutated) and return rows to upsert.
+    `zone` is the pipeline's time zone: it says which shifts are a person's first of a
+    local day (streams/core/follows.py)."""
     position = f"{partition}:{offset}"
     first_seen = state.seen.get(event.event_id)
     if first_seen == position:
-        rows = _replay_rows(state, event, partition, offset, max_shift)
+        rows = _replay_rows(state, event, partition, offset, max_shift, zone)
         # The diffs this record sent may be lost: assert every current version again.
         current = () if isinstance(event, Registered) else state.derivation(max_shift).shifts
         changes = tuple(ShiftChange(None, s, state.rev) for s in current)
@@ -152,7 +157,7 @@ def apply(
         for s in after.shifts
         if old_shifts.get(s.shift_id) != s
     )
-    rows = _changes(event.person_id, move.event_id, before, after, state, changes)
+    rows = _changes(event.person_id, move.event_id, before, after, state, changes, zone)
     rows["events"] = [event_row(event, partition, offset)]
     _prune(state, after, max_shift)
     return Outcome("accepted", rows, changes=changes)
@@ -185,24 +190,22 @@ def _changes(
     after: Derivation,
     state: PersonState,
     changes: tuple[ShiftChange, ...],
+    zone: ZoneInfo,
 ) -> dict[str, list[Row]]:
     """Upserts for every shift and check-out whose derived values changed: a shift changes
-    when it does, or when the shift it follows under some scope key does."""
+    when it does, or when what it follows under some scope key does."""
     was = {s.shift_id: s for s in before.shifts}
     old_follows = follows(before.shifts, state.tail)
     new_follows = follows(after.shifts, state.tail)
-    shifts = [
-        shift_row(
-            person_id,
-            s,
-            state.rev,
-            was.get(s.shift_id),
-            new_follows[s.shift_id],
-            old_follows.get(s.shift_id),
-        )
-        for s in after.shifts
-        if was.get(s.shift_id) != s or old_follows.get(s.shift_id) != new_follows[s.shift_id]
-    ]
+    old_marks = {s.shift_id: bits(s, old_follows[s.shift_id], zone) for s in before.shifts}
+    shifts = []
+    for s in after.shifts:
+        marks = bits(s, new_follows[s.shift_id], zone)
+        old = was.get(s.shift_id)
+        if old != s or old_marks.get(s.shift_id) != marks:
+            shifts.append(
+                shift_row(person_id, s, state.rev, old, marks, old_marks.get(s.shift_id))
+            )
     checkouts = [
         checkout_row(person_id, m, orphan, state.rev, None if is_new else was)
         for m in state.moves
@@ -221,6 +224,7 @@ def _replay_rows(
     partition: int,
     offset: int,
     max_shift: timedelta,
+    zone: ZoneInfo,
 ) -> dict[str, list[Row]]:
     """Everything this record could have produced, again: upserts are idempotent, and the
     writer diffs them against what the store holds."""
@@ -234,7 +238,9 @@ def _replay_rows(
     current = state.derivation(max_shift)
     after = follows(current.shifts, state.tail)
     rows["shifts"] = [
-        from_store(shift_row(event.person_id, s, state.rev, None, after[s.shift_id]))
+        from_store(
+            shift_row(event.person_id, s, state.rev, None, bits(s, after[s.shift_id], zone))
+        )
         for s in current.shifts
     ]
     rows["checkouts"] = [

@@ -50,15 +50,15 @@ def shift_row(
     shift: Shift,
     version: int,
     prev: Shift | None = None,
-    follows: tuple[int, ...] = (),
-    prev_follows: tuple[int, ...] | None = None,
+    marks: tuple[int, int] = (0, 0),
+    prev_marks: tuple[int, int] | None = None,
 ) -> Row:
     """A shift version and the version it replaces (`prev`, None for a new shift): the diff
-    the store's rollups are fed with (sinks/migrations/004_rollups.sql). `follows` is what
-    the shift follows per person scope key (streams/core/follows.py), `prev_follows` what
-    the replaced version followed (the same when only the shift itself changed)."""
-    if prev is not None and prev_follows is None:
-        prev_follows = follows
+    the store's rollups are fed with (sinks/migrations/004_rollups.sql). `marks` are the
+    shift's `firsts` and `day_firsts` bits (streams/core/follows.py), `prev_marks` the
+    replaced version's (the same when only the shift itself changed)."""
+    if prev_marks is None:
+        prev_marks = marks if prev is not None else (0, 0)
     return {
         "person_id": person_id,
         "shift_id": shift.shift_id,
@@ -72,8 +72,10 @@ def shift_row(
         "version": version,
         "prev_ended_at": None if prev is None else to_micros(prev.end),
         "prev_reason": "" if prev is None else prev.reason,
-        "follows": list(follows),
-        "prev_follows": list(prev_follows or ()),
+        "firsts": marks[0],
+        "day_firsts": marks[1],
+        "prev_firsts": prev_marks[0],
+        "prev_day_firsts": prev_marks[1],
     }
 
 

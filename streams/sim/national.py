@@ -31,7 +31,7 @@ from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
-from streams.core.follows import RECRUIT_KEYS, keys_of, step
+from streams.core.follows import RECRUIT_KEYS, bits, keys_of, step
 from streams.core.rows import (
     Row,
     checkout_row,
@@ -73,7 +73,12 @@ class Site:
 
 
 def build(
-    data_dir: Path, scale: int, seed: int, shape: Shape = Shape(), days: int = DAYS
+    data_dir: Path,
+    scale: int,
+    seed: int,
+    zone: ZoneInfo,
+    shape: Shape = Shape(),
+    days: int = DAYS,
 ) -> dict[str, Any]:
     """Write the month into a fresh embedded store under `data_dir`; return what was built."""
     store = data_dir / "store"
@@ -104,7 +109,7 @@ def build(
 
     shifts = 0
     shifts_started = time.monotonic()
-    for rows in _shift_batches(rng, shape, sites, scale, start, end):
+    for rows in _shift_batches(rng, shape, sites, scale, start, end, zone):
         writer.write(rows)
         shifts += sum(1 for r in rows["shifts"] if r["prev_reason"] == "")
         rate = shifts / (time.monotonic() - shifts_started)
@@ -194,7 +199,13 @@ def _registrations(rng: random.Random, shape: Shape, start: datetime) -> Iterato
 
 
 def _shift_batches(
-    rng: random.Random, shape: Shape, sites: list[Site], scale: int, start: datetime, end: datetime
+    rng: random.Random,
+    shape: Shape,
+    sites: list[Site],
+    scale: int,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
 ) -> Iterator[dict[str, list[Row]]]:
     """Every person's shifts, about `scale` in all, in batches. 3% of shifts are first
     stored still open (auto, credited to MAX) and closed in the next batch: a diff."""
@@ -233,12 +244,14 @@ def _shift_batches(
                 f"{person_id}-{slot}", site.site_id, role, org, team_id, begin, finish, reason
             )
             after = step(shift, last)
+            marks = bits(shift, after, zone)
             if reason == "check_out" and rng.random() < 0.03:
                 opened = replace(shift, end=begin + MAX, reason="auto")
-                rows["shifts"].append(shift_row(person_id, opened, 1, None, after))
-                closing.append(shift_row(person_id, shift, 2, opened, after))
+                was = bits(opened, after, zone)
+                rows["shifts"].append(shift_row(person_id, opened, 1, None, was))
+                closing.append(shift_row(person_id, shift, 2, opened, marks, was))
             else:
-                rows["shifts"].append(shift_row(person_id, shift, 1, None, after))
+                rows["shifts"].append(shift_row(person_id, shift, 1, None, marks))
             if rng.random() < 0.005:
                 orphan = Move(
                     f"{person_id}-{slot}-o",
