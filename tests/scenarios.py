@@ -8,10 +8,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from schemas.errors import InvalidEvent
 from schemas.events import SiteUpserted, parse_record
-from streams.core.person import PersonState, apply
+from streams.core.person import DEFAULT_ZONE, PersonState, apply
 from streams.core.rows import Row, dlq_row
 from streams.core.sites import apply_site
 
@@ -300,6 +301,7 @@ def fold(
     now: datetime,
     start: int = 0,
     max_shift: timedelta = MAX,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> list[tuple[str, dict[str, list[Row]]]]:
     """Fold `records[start:]` into `core` as the agents do (one partition; a record's offset
     is its index), returning each record's status and rows."""
@@ -316,7 +318,7 @@ def fold(
             outcome = apply_site(seen, event, 0, offset)
         else:
             state = PersonState.from_json(core.people.get(event.person_id))
-            outcome = apply(state, event, 0, offset, max_shift)
+            outcome = apply(state, event, 0, offset, max_shift, zone)
             if outcome.status == "accepted":
                 core.people[event.person_id] = json.loads(json.dumps(state.to_json()))
         out.append((outcome.status, outcome.rows))

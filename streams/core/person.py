@@ -203,9 +203,7 @@ def _changes(
         marks = bits(s, new_follows[s.shift_id], zone)
         old = was.get(s.shift_id)
         if old != s or old_marks.get(s.shift_id) != marks:
-            shifts.append(
-                shift_row(person_id, s, state.rev, old, marks, old_marks.get(s.shift_id))
-            )
+            shifts.append(shift_row(person_id, s, state.rev, old, marks, old_marks.get(s.shift_id)))
     checkouts = [
         checkout_row(person_id, m, orphan, state.rev, None if is_new else was)
         for m in state.moves
@@ -238,9 +236,7 @@ def _replay_rows(
     current = state.derivation(max_shift)
     after = follows(current.shifts, state.tail)
     rows["shifts"] = [
-        from_store(
-            shift_row(event.person_id, s, state.rev, None, bits(s, after[s.shift_id], zone))
-        )
+        from_store(shift_row(event.person_id, s, state.rev, None, bits(s, after[s.shift_id], zone)))
         for s in current.shifts
     ]
     rows["checkouts"] = [

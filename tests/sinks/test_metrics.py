@@ -12,7 +12,20 @@ from sinks.reader import LocalReader
 from sinks.writer import RowWriter
 from streams.sim.simulator import Plan, generate
 from tests import reference
-from tests.scenarios import CUTOFFS, MAX, SCOPES, Core, edge_scenario, fold, merged, run_core
+from tests.scenarios import (
+    CUTOFFS,
+    MAX,
+    SCOPES,
+    Core,
+    Scenario,
+    cin,
+    cout,
+    edge_scenario,
+    fold,
+    merged,
+    run_core,
+    site,
+)
 
 NOW = datetime(2022, 3, 20, tzinfo=UTC)
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -121,3 +134,40 @@ def batches(items: list, rng: random.Random) -> list[list]:
         out.append(items[i : i + size])
         i += size
     return out
+
+
+def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):
+    """Asia/Kolkata (UTC+5:30): local midnight falls mid-hour, so `on_post_today` joins
+    whole hours of first shifts to raw half hours. People with several shifts a day, many
+    around midnight: at cutoffs around midnight and through the day, every metric under
+    every person scope equals the reference."""
+    zone = ZoneInfo("Asia/Kolkata")
+    midnight = datetime(2022, 3, 18, 18, 30, tzinfo=UTC)  # Kolkata, 19 March 00:00
+    rng = random.Random(5)
+    s = Scenario()
+    s.add("sites", site("S1", "2022-03-01T00:00:00Z", "s1"))
+    for p in range(40):
+        for i in range(rng.randint(2, 9)):
+            ts = midnight + timedelta(minutes=rng.randrange(-6 * 60, 20 * 60))
+            if rng.random() < 0.4:  # around midnight
+                ts = midnight + timedelta(minutes=rng.randrange(-50, 50))
+            stamp = ts.isoformat().replace("+00:00", "Z")
+            if rng.random() < 0.6:
+                org, role = rng.choice(("union", "party")), rng.choice(("guide", "marshal"))
+                s.add("events", cin(f"p{p}", stamp, f"e{p}-{i}", "S1", role, org))
+            else:
+                s.add("events", cout(f"p{p}", stamp, f"e{p}-{i}"))
+    RowWriter(store).write(merged(fold(Core(), s.records, NOW, zone=zone)))
+    ref = reference.build(s.topic_order(), MAX, NOW)
+    reader = LocalReader(store)
+    cutoffs = [midnight + timedelta(minutes=m) for m in (0, 1, 29, 31, 95, 125, 600, 1439)]
+    scopes = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
+    bad = [
+        (cutoff, scope, got, want)
+        for cutoff in cutoffs
+        for scope in scopes
+        for got in [metrics(reader, cutoff, zone, Scope(**scope))]
+        for want in [reference.metrics(ref, cutoff, zone, scope)]
+        if not same(got, want)
+    ]
+    assert not bad, bad[:2]

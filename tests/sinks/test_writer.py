@@ -34,7 +34,7 @@ def test_a_write_cut_short_is_completed_from_the_journal(store, tmp_path):
     except Killed:
         pass
     # The views of the shifts insert were cut short too: drop what they had written.
-    for table in ("shift_deltas", "team_days", "site_days", "shift_days"):
+    for table in ("shift_deltas", "shift_hours", "team_days", "site_days"):
         store.command(f"TRUNCATE TABLE {table}")
     assert journal.exists()
 

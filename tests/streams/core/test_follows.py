@@ -69,12 +69,13 @@ def history(rng: random.Random) -> Scenario:
 
 def signed_rows(rows):
     """What the store's views make of the emitted rows, in order: each shift row retracts
-    the version it replaces and asserts its own (sinks/migrations/005_sums.sql)."""
+    the version it replaces and asserts its own (sinks/migrations/006_sums.sql)."""
     out = []
     for row in rows.get("shifts", []):
         if row["prev_reason"] != "":
-            out.append((-1, row["started_at"], row["prev_ended_at"], row["prev_follows"], row))
-        out.append((1, row["started_at"], row["ended_at"], row["follows"], row))
+            was = (row["prev_firsts"], row["prev_day_firsts"])
+            out.append((-1, row["started_at"], row["prev_ended_at"], was, row))
+        out.append((1, row["started_at"], row["ended_at"], (row["firsts"], row["day_firsts"]), row))
     return out
 
 
@@ -119,9 +120,13 @@ def test_signed_rows_count_distinct_people_under_every_person_scope(seed):
         }
         want = reference.metrics(ref, at, ZONE, scope)
         k = k_of(scope)
-        kept = [(s, st, en, f) for s, st, en, f, row in signed if st <= t and matches(row, scope)]
-        assert sum(s for s, _, _, f in kept if f[k] == 0) == want["cumulative_people"], scope
-        assert sum(s for s, _, en, f in kept if en > d and f[k] <= d) == want["on_post_today"]
+        kept = [(s, st, en, b) for s, st, en, b, row in signed if st <= t and matches(row, scope)]
+        bit = 1 << k
+        assert sum(s for s, _, _, b in kept if b[0] & bit) == want["cumulative_people"], scope
+        # on post at D, plus the first shifts of the local day started since D
+        at_d = sum(s for s, st, en, _ in kept if st < d < en)
+        firsts_today = sum(s for s, st, _, b in kept if st >= d and b[1] & bit)
+        assert at_d + firsts_today == want["on_post_today"], scope
         if "role" not in scope:
             key = scope_key(scope.get("org", ""), "", scope.get("team_id", ""))
             got = sum(sign for kk, ts, sign in recruits if kk == key and ts <= t)

@@ -117,7 +117,13 @@ def test_a_record_read_again_after_a_restart_is_re_emitted_not_dropped():
     )
     assert again.status == "replayed"
     # The same shift version, asking the writer for the version it replaces (the store's).
-    bookkeeping = {"prev_ended_at", "prev_reason", "prev_follows", PREV_FROM_STORE}
+    bookkeeping = {
+        "prev_ended_at",
+        "prev_reason",
+        "prev_firsts",
+        "prev_day_firsts",
+        PREV_FROM_STORE,
+    }
     [row] = again.rows["shifts"]
     assert row[PREV_FROM_STORE] is True
     assert {k: v for k, v in row.items() if k not in bookkeeping} == {
