@@ -368,12 +368,14 @@ WITH
               AND (
                     (ended_at > cutoff AND ended_at <= cutoff + longest
                      AND started_at > cutoff - longest)
-                 OR (started_at >= raw_from AND ended_at <= cutoff + longest)
+                 OR (started_at >= raw_from AND ended_at >= raw_from
+                     AND ended_at <= cutoff + longest)
                  OR (ended_at >= raw_from AND ended_at <= cutoff
                      AND started_at >= raw_from - longest)
                  OR (NOT site_scoped AND ended_at > midnight AND ended_at <= midnight + longest
                      AND started_at > midnight - longest AND started_at < midnight)
-                 OR (NOT site_scoped AND started_at >= midnight AND ended_at <= cutoff + longest
+                 OR (NOT site_scoped AND started_at >= midnight AND ended_at >= midnight
+                     AND ended_at <= cutoff + longest
                      AND (NOT hourly OR started_at < first_hour OR started_at >= hour_start))
               )
         )

@@ -231,6 +231,7 @@ def _replay_rows(
         rows["recruit_firsts"] = [
             from_store(recruit_row(event.person_id, key, state.regs[key], state.rev))
             for key in keys_of(event.org, "", event.team_id or "", RECRUIT_KEYS)
+            if key in state.regs
         ]
         return rows
     current = state.derivation(max_shift)
