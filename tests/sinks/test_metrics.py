@@ -40,6 +40,18 @@ def same(got: dict, want: dict) -> bool:
     )
 
 
+def mismatches(reader, ref, cutoffs, scopes, zone) -> list:
+    """(cutoff, scope, got, want) wherever the store's metrics differ from the reference."""
+    return [
+        (cutoff, scope, got, want)
+        for cutoff in cutoffs
+        for scope in scopes
+        for got in [metrics(reader, cutoff, zone, Scope(**scope))]
+        for want in [reference.metrics(ref, cutoff, zone, scope)]
+        if not same(got, want)
+    ]
+
+
 def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(store):
     scenario = edge_scenario()
     run = run_core(scenario, NOW)
@@ -106,14 +118,7 @@ def test_a_replay_after_a_crash_counts_every_shift_once(store, seed):
     reader = LocalReader(store)
     cutoffs = [NOW - timedelta(hours=h) for h in (0, 3, 11, 27, 40)]
     scopes = [{}, {"org": "union"}, {"district": CITY_DISTRICT}, {"role": "marshal"}]
-    bad = [
-        (cutoff, scope, got, want)
-        for cutoff in cutoffs
-        for scope in scopes
-        for got in [metrics(reader, cutoff, ZONE, Scope(**scope))]
-        for want in [reference.metrics(ref, cutoff, ZONE, scope)]
-        if not same(got, want)
-    ]
+    bad = mismatches(reader, ref, cutoffs, scopes, ZONE)
     assert not bad, bad[:2]
 
 
@@ -162,12 +167,5 @@ def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):
     reader = LocalReader(store)
     cutoffs = [midnight + timedelta(minutes=m) for m in (0, 1, 29, 31, 95, 125, 600, 1439)]
     scopes = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
-    bad = [
-        (cutoff, scope, got, want)
-        for cutoff in cutoffs
-        for scope in scopes
-        for got in [metrics(reader, cutoff, zone, Scope(**scope))]
-        for want in [reference.metrics(ref, cutoff, zone, scope)]
-        if not same(got, want)
-    ]
+    bad = mismatches(reader, ref, cutoffs, scopes, zone)
     assert not bad, bad[:2]
