@@ -79,9 +79,7 @@ def step(shift: Shift, last: dict[str, int]) -> tuple[int, ...]:
 def forget(shifts: Iterable[Shift], tail: dict[str, int]) -> None:
     """Fold shifts about to be forgotten (oldest first) into `tail`."""
     for shift in shifts:
-        end = to_micros(shift.end)
-        for k in shift_keys(shift):
-            tail[k] = end
+        step(shift, tail)
 
 
 def bits(shift: Shift, follows: tuple[int, ...], zone: ZoneInfo) -> tuple[int, int]:

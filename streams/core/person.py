@@ -157,7 +157,7 @@ def apply(
         for s in after.shifts
         if old_shifts.get(s.shift_id) != s
     )
-    rows = _changes(event.person_id, move.event_id, before, after, state, changes, zone)
+    rows = _changes(event.person_id, move.event_id, before, after, state, zone)
     rows["events"] = [event_row(event, partition, offset)]
     _prune(state, after, max_shift)
     return Outcome("accepted", rows, changes=changes)
@@ -189,19 +189,18 @@ def _changes(
     before: Derivation,
     after: Derivation,
     state: PersonState,
-    changes: tuple[ShiftChange, ...],
     zone: ZoneInfo,
 ) -> dict[str, list[Row]]:
     """Upserts for every shift and check-out whose derived values changed: a shift changes
     when it does, or when what it follows under some scope key does."""
-    was = {s.shift_id: s for s in before.shifts}
+    old_shifts = {s.shift_id: s for s in before.shifts}
     old_follows = follows(before.shifts, state.tail)
     new_follows = follows(after.shifts, state.tail)
     old_marks = {s.shift_id: bits(s, old_follows[s.shift_id], zone) for s in before.shifts}
     shifts = []
     for s in after.shifts:
         marks = bits(s, new_follows[s.shift_id], zone)
-        old = was.get(s.shift_id)
+        old = old_shifts.get(s.shift_id)
         if old != s or old_marks.get(s.shift_id) != marks:
             shifts.append(shift_row(person_id, s, state.rev, old, marks, old_marks.get(s.shift_id)))
     checkouts = [
