@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.errors import InvalidEvent
 from schemas.events import SiteUpserted, parse_record
-from streams.core.person import DEFAULT_ZONE, PersonState, apply
+from streams.core.person import DEFAULT_ZONE, LATE_LIMIT, PersonState, apply
 from streams.core.rows import Row, dlq_row
 from streams.core.sites import apply_site
 
@@ -93,6 +93,20 @@ def cin(
 
 def cout(pid: str, ts: str, eid: str) -> dict[str, Any]:
     return {"event_id": eid, "type": "check_out", "ts": ts, "person_id": pid}
+
+
+def within_contract(events: list[dict[str, Any]]) -> Scenario:
+    """`events` delivered in this order, keeping the contract: each at most 72 h older than
+    its person's newest so far (the core sends older ones to the DLQ)."""
+    newest: dict[str, datetime] = {}
+    scenario = Scenario()
+    for ev in events:
+        ts = datetime.fromisoformat(ev["ts"].replace("Z", "+00:00"))
+        if ts < newest.get(ev["person_id"], ts) - LATE_LIMIT:
+            continue
+        newest[ev["person_id"]] = max(newest.get(ev["person_id"], ts), ts)
+        scenario.add("events", ev)
+    return scenario
 
 
 def reg(pid: str, ts: str, eid: str, org: str = "youth_league", team: str | None = "T1"):

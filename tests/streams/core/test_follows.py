@@ -12,7 +12,7 @@ from streams.core.follows import scope_key
 from streams.core.person import LATE_LIMIT
 from streams.core.rows import to_micros
 from tests import reference
-from tests.scenarios import MAX, Scenario, cin, cout, reg, run_core
+from tests.scenarios import MAX, Scenario, cin, cout, reg, run_core, within_contract
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 T0 = datetime(2022, 3, 10, tzinfo=UTC)
@@ -56,15 +56,7 @@ def history(rng: random.Random) -> Scenario:
         )
         for e in events
     )
-    newest: dict[str, datetime] = {}
-    scenario = Scenario()
-    for _, _, ev in arrivals:
-        ts = datetime.fromisoformat(ev["ts"].replace("Z", "+00:00"))
-        if ts < newest.get(ev["person_id"], ts) - LATE_LIMIT:
-            continue  # beyond the contract: the core would send it to the DLQ
-        newest[ev["person_id"]] = max(newest.get(ev["person_id"], ts), ts)
-        scenario.add("events", ev)
-    return scenario
+    return within_contract([e for _, _, e in arrivals])
 
 
 def signed_rows(rows):
