@@ -15,7 +15,9 @@ shift of its sites, whichever partition derived them, because diffs are keyed by
 timer sends a site a tick when a shift starts or reaches its end with no event.
 
 Records are acked by hand, only after the rows they produced are in the store
-(streams/agents/pending.py); Faust flushes the changelogs before every commit. So offsets
+(streams/agents/pending.py); before each store write the batch's shift diffs are sent, one
+message per site, and the diffs and changelogs flushed; Faust flushes again before every
+commit. So offsets
 never run ahead of the store or the tables: at-least-once end to end, made exact by
 idempotent upserts, replay detection, and site diffs that carry whole shift versions.
 """
@@ -43,6 +45,7 @@ from streams.broker import SITE_CHANGES
 from streams.core.live import (
     REPUBLISH,
     TICK,
+    Diff,
     SiteLive,
     apply_message,
     diffs_by_site,
@@ -118,10 +121,20 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
     }
     pipeline = Pipeline(app, settings, counters)
 
-    async def flush_changelogs() -> None:
+    # Shift diffs wait here, per site, until the batch of the records that made them is
+    # written: one message then carries every diff a site got meanwhile (a busy moment
+    # touches most sites many times), and it is sent before those records are acked.
+    outbox: dict[str, list[Diff]] = {}
+
+    async def before_write() -> None:
+        """Send the batch's diffs, then flush them and the tables' changelogs."""
+        held = dict(outbox)  # taken before any await: exactly the diffs of this batch
+        outbox.clear()
+        for site_id, diffs in held.items():
+            await site_changes.send(key=site_id.encode(), value=diffs_message(diffs))
         await app.producer.flush()
 
-    pending = PendingRows(writer, counters, store_thread, before_write=flush_changelogs)
+    pending = PendingRows(writer, counters, store_thread, before_write=before_write)
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     events = app.topic(settings.topic("events"), partitions=settings.events_partitions, **raw)
@@ -174,7 +187,7 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                     counters[outcome.status] += 1
                     pending.add(stream, event, outcome.rows)
                     for site_id, diffs in diffs_by_site(key, outcome.changes).items():
-                        await site_changes.send(key=site_id.encode(), value=diffs_message(diffs))
+                        outbox.setdefault(site_id, []).extend(diffs)
             await pending.flush_if_due()
 
     @app.agent(sites, name="ingest-sites")
