@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "national month's density per day in a tenth of the build time)",
     )
     n.add_argument("--time-only", action="store_true", help="time a store built before")
+
+    d = sub.add_parser("dashboards", help="Grafana dashboards, data source and alert rules")
+    dsub = d.add_subparsers(dest="action", required=True)
+    db = dsub.add_parser("build", help="write deploy/grafana/ from dashboards/ (MUSTER_TZ as $tz)")
+    db.add_argument(
+        "--out", type=Path, default=Path("deploy/grafana"), help="(default deploy/grafana)"
+    )
     return parser
 
 
@@ -199,6 +206,14 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboards(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboards.provision import write
+
+    for path in write(args.out, str(settings.zone)):
+        print(path)
+    return 0
+
+
 COMMANDS = {
     "up": cmd_up,
     "broker": cmd_broker,
@@ -209,6 +224,7 @@ COMMANDS = {
     "sql": cmd_sql,
     "simulate": cmd_simulate,
     "bench": cmd_bench,
+    "dashboards": cmd_dashboards,
 }
 
 

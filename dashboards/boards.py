@@ -1,0 +1,389 @@
+"""The four dashboards and the alert rules, as code.
+
+Every query reads the views the CLI, the API and the built-in wall read (metrics_at through
+metrics_tz, site_board_at, on_post_series_at, team_board_at, person_hours_at,
+alerts_current): the wall in Grafana and the bulletin cannot disagree. The time picker's
+`to` is the cutoff (`$__toTime_ms`); `$tz` is the pipeline's time zone, which fixes "today".
+
+A panel whose single row is named after SPEC §4 metrics shows the city-wide figure at `to`;
+scoped or grouped figures carry other names (`site_hours`, `service_hours`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboards.grafana import (
+    DATASOURCE_UID,
+    barchart,
+    colour_by_value,
+    constant,
+    dashboard,
+    gauge,
+    geomap,
+    query_variable,
+    stat,
+    table,
+    timeseries,
+)
+
+AT = "$__toTime_ms"
+TZ = "'${tz}'"
+DEFAULT_TZ = "Asia/Shanghai"
+
+# Bulletin figures, in the bulletin's order: (metric, Chinese label, English label, unit)
+TILES = (
+    ("recruited", "招募志愿者", "Recruited", "short"),
+    ("on_post_now", "在岗", "On post now", "short"),
+    ("on_post_today", "当日上岗", "On post today", "short"),
+    ("cumulative_people", "累计上岗人数", "People to date", "short"),
+    ("person_times", "累计上岗人次", "Person-times", "short"),
+    ("hours", "上岗总时长（小时）", "Service hours", "short"),
+    ("hours_auto", "未签出待核（小时）", "Hours unconfirmed", "short"),
+    ("teams", "服务队", "Teams", "short"),
+    ("sites_active", "点位", "Active sites", "short"),
+    ("sites_covered", "达标点位", "Sites covered", "short"),
+    ("orphan_checkouts", "无对应签出", "Orphan check-outs", "short"),
+    ("dlq", "拒收记录", "Rejected records", "short"),
+)
+
+
+def tz_variable(zone: str) -> dict[str, Any]:
+    return constant("tz", zone, "time zone (MUSTER_TZ)")
+
+
+def wall(zone: str = DEFAULT_TZ) -> dict[str, Any]:
+    panels = []
+    for n, (metric, zh, en, unit) in enumerate(TILES):
+        decimals = 1 if metric in ("hours", "hours_auto") else 0
+        sql = f"SELECT {metric} FROM metrics_tz(at = {AT}, tz = {TZ})"
+        panels.append(stat(f"{zh} {en}", sql, ((n % 6) * 4, (n // 6) * 4, 4, 4), unit, decimals))
+    panels.append(
+        gauge(
+            "覆盖率 Coverage",
+            f"SELECT coverage FROM metrics_tz(at = {AT}, tz = {TZ})",
+            (0, 8, 6, 8),
+        )
+    )
+    panels.append(
+        table(
+            "缺员点位 Understaffed sites (worst first)",
+            "SELECT name, district, street, short, people, required, last_activity "
+            f"FROM site_board_at(at = {AT}) WHERE status = 'understaffed' "
+            "ORDER BY short DESC, people ASC, site_id LIMIT 100",
+            (6, 8, 10, 8),
+            [colour_by_value("short", [(None, "yellow"), (2, "orange"), (4, "red")])],
+        )
+    )
+    panels.append(
+        table(
+            "未解除告警 Open alerts",
+            "SELECT a.opened_at AS opened_at, a.site_id AS site_id, s.name AS name, "
+            "s.district AS district, toString(a.short) AS short, a.people AS people "
+            f"FROM alerts_current AS a LEFT JOIN site_board_at(at = {AT}) AS s "
+            "ON s.site_id = a.site_id WHERE a.resolved_at IS NULL ORDER BY opened_at DESC",
+            (16, 8, 8, 8),
+        )
+    )
+    panels.append(
+        timeseries(
+            "各区在岗人数 On post over the day, by district",
+            "SELECT time, district, people "
+            f"FROM on_post_series_at(at = {AT}, tz = {TZ}, step_s = $__interval_s) "
+            "ORDER BY time",
+            (0, 16, 14, 9),
+        )
+    )
+    panels.append(
+        barchart(
+            "各单位上岗时长 Service hours by organisation",
+            "SELECT org, round(sum(hours), 1) AS service_hours "
+            f"FROM team_board_at(at = {AT}) GROUP BY org ORDER BY service_hours DESC",
+            (14, 16, 10, 9),
+            unit="h",
+        )
+    )
+    panels.append(
+        geomap(
+            "点位状态 Sites by status",
+            "SELECT site_id, name, district, lat, lon, status, people, short "
+            f"FROM site_board_at(at = {AT}) WHERE lat IS NOT NULL AND lon IS NOT NULL",
+            (0, 25, 14, 12),
+        )
+    )
+    panels.append(
+        table(
+            "最近活动 Freshness: last activity per active site (stalest first)",
+            "SELECT name, district, last_activity, "
+            f"dateDiff('minute', last_activity, {AT}) AS minutes_quiet "
+            f"FROM site_board_at(at = {AT}) WHERE active "
+            "ORDER BY last_activity ASC NULLS FIRST, site_id LIMIT 100",
+            (14, 25, 10, 12),
+            [colour_by_value("minutes_quiet", [(None, "green"), (120, "orange"), (360, "red")])],
+        )
+    )
+    return dashboard(
+        "muster-wall", "muster · 指挥中心 Command centre wall", panels, [tz_variable(zone)]
+    )
+
+
+SITE_FILTER = (
+    "('${city}' = '' OR city = '${city}') AND ('${district}' = '' OR district = '${district}') "
+    "AND ('${street}' = '' OR street = '${street}')"
+)
+
+
+def site(zone: str = DEFAULT_TZ) -> dict[str, Any]:
+    board = f"site_board_at(at = {AT})"
+    variables = [
+        tz_variable(zone),
+        query_variable("city", "城市 City", f"SELECT DISTINCT city FROM {board} ORDER BY city"),
+        query_variable(
+            "district",
+            "区 District",
+            f"SELECT DISTINCT district FROM {board} "
+            "WHERE $__conditionalAll(city = '${city}', $city) "
+            "ORDER BY district",
+        ),
+        query_variable(
+            "street",
+            "街道 Street",
+            f"SELECT DISTINCT street FROM {board} WHERE ('${{city}}' = '' OR city = '${{city}}') "
+            "AND ('${district}' = '' OR district = '${district}') AND street IS NOT NULL "
+            "ORDER BY street",
+        ),
+        query_variable(
+            "site",
+            "点位 Site",
+            f"SELECT site_id AS __value, name AS __text FROM {board} WHERE {SITE_FILTER} "
+            "ORDER BY name",
+            include_all=False,
+        ),
+    ]
+    the_site = "site_id = '${site}'"
+    panels = [
+        table(
+            "岗位配置 On post by role against requirement (at the picker's end)",
+            "SELECT role, on_post[role] AS on_post_in_role, "
+            "requirements[role] AS required_in_role, "
+            "greatest(toInt64(requirements[role]) - toInt64(on_post[role]), 0) AS short_in_role "
+            f"FROM {board} ARRAY JOIN arraySort(arrayDistinct(arrayConcat(mapKeys(requirements), "
+            f"mapKeys(on_post)))) AS role WHERE {the_site} ORDER BY role",
+            (0, 0, 10, 8),
+            [colour_by_value("short_in_role", [(None, "green"), (1, "red")])],
+        ),
+        table(
+            "点位状态 Site status",
+            "SELECT name, district, street, kind, status, people, required, short, "
+            f"last_activity FROM {board} WHERE {the_site}",
+            (10, 0, 14, 8),
+        ),
+        timeseries(
+            "在岗人数（按岗位） On post over time, by role",
+            "SELECT minute AS time, role, sum(people) AS people FROM on_post_minutely FINAL "
+            f"WHERE {the_site} AND $__timeFilter(minute) GROUP BY time, role ORDER BY time",
+            (0, 8, 24, 8),
+        ),
+        table(
+            "班次 Shifts",
+            "SELECT person_id, role, org, team_id, started_at, ended_at, reason, "
+            "round(hours, 2) AS shift_hours FROM shifts_current "
+            f"WHERE {the_site} AND $__timeFilter(started_at) ORDER BY started_at DESC LIMIT 500",
+            (0, 16, 16, 10),
+        ),
+        table(
+            "告警 Alerts",
+            "SELECT opened_at, resolved_at, toString(short) AS short, people FROM alerts_current "
+            f"WHERE {the_site} ORDER BY opened_at DESC LIMIT 100",
+            (16, 16, 8, 10),
+        ),
+    ]
+    return dashboard("muster-site", "muster · 点位详情 Site drill-down", panels, variables)
+
+
+def orgs(zone: str = DEFAULT_TZ) -> dict[str, Any]:
+    teams = f"team_board_at(at = {AT})"
+    variables = [
+        tz_variable(zone),
+        query_variable(
+            "org", "单位 Organisation", f"SELECT DISTINCT org FROM {teams} ORDER BY org"
+        ),
+    ]
+    by_org = "('${org}' = '' OR org = '${org}')"
+    panels = [
+        table(
+            "各单位 By organisation: hours, people, person-times",
+            "SELECT org, round(sum(hours), 2) AS service_hours, sum(person_times) AS times, "
+            "sum(people) AS people_in_teams FROM " + teams + " GROUP BY org "
+            "ORDER BY service_hours DESC",
+            (0, 0, 12, 9),
+        ),
+        barchart(
+            "各单位上岗时长 Service hours by organisation",
+            f"SELECT org, round(sum(hours), 1) AS service_hours FROM {teams} GROUP BY org "
+            "ORDER BY service_hours DESC",
+            (12, 0, 12, 9),
+            unit="h",
+        ),
+        barchart(
+            "服务队前二十 Top 20 teams by hours",
+            "SELECT concat(team_id, ' (', org, ')') AS team, round(hours, 1) AS service_hours "
+            f"FROM {teams} WHERE team_id != '' AND {by_org} ORDER BY service_hours DESC LIMIT 20",
+            (0, 9, 12, 10),
+            unit="h",
+        ),
+        table(
+            "服务队 Teams",
+            "SELECT org, team_id, round(hours, 2) AS service_hours, person_times AS times, "
+            f"people AS team_people FROM {teams} WHERE team_id != '' AND {by_org} "
+            "ORDER BY service_hours DESC LIMIT 1000",
+            (12, 9, 12, 10),
+        ),
+        table(
+            "志愿服务时长（认证用） Service hours per person, for certificates",
+            "SELECT person_id, org, team_id, person_times AS times, "
+            "round(hours, 2) AS service_hours, round(hours_auto, 2) AS unconfirmed_hours, "
+            "first_shift, last_shift FROM " + f"person_hours_at(at = {AT}) WHERE {by_org} "
+            "ORDER BY service_hours DESC, person_id",
+            (0, 19, 24, 12),
+        ),
+    ]
+    return dashboard(
+        "muster-orgs", "muster · 单位与服务队 Organisations and teams", panels, variables
+    )
+
+
+def health(zone: str = DEFAULT_TZ) -> dict[str, Any]:
+    panels = [
+        timeseries(
+            "入库事件 Events stored per interval (by event time)",
+            "SELECT $__timeInterval(ts) AS time, count() AS events FROM events "
+            "WHERE $__timeFilter(ts) GROUP BY time ORDER BY time",
+            (0, 0, 12, 8),
+        ),
+        timeseries(
+            "拒收 DLQ records per interval",
+            "SELECT $__timeInterval(received_at) AS time, count() AS rejected FROM dlq "
+            "WHERE $__timeFilter(received_at) GROUP BY time ORDER BY time",
+            (12, 0, 12, 8),
+        ),
+        table(
+            "拒收原因 DLQ reasons",
+            "SELECT error, topic, count() AS records, max(received_at) AS last_seen FROM dlq "
+            "WHERE $__timeFilter(received_at) GROUP BY error, topic "
+            "ORDER BY records DESC LIMIT 100",
+            (0, 8, 16, 9),
+        ),
+        stat(
+            "最新事件距今（秒） Newest stored event, seconds behind",
+            "SELECT dateDiff('second', max(ts), now64()) AS seconds_behind FROM events",
+            (16, 8, 8, 9),
+            unit="s",
+        ),
+        timeseries(
+            "告警开启 Alerts opened per interval",
+            "SELECT $__timeInterval(opened_at) AS time, count() AS opened FROM alerts_current "
+            "WHERE $__timeFilter(opened_at) GROUP BY time ORDER BY time",
+            (0, 17, 24, 8),
+        ),
+    ]
+    return dashboard(
+        "muster-health",
+        "muster · 管道健康 Pipeline health",
+        panels,
+        [tz_variable(zone)],
+        time_from="now-6h",
+        refresh="30s",
+    )
+
+
+DASHBOARDS = {"wall": wall, "site": site, "orgs": orgs, "health": health}
+
+
+# Alert rules: (uid, title, sql whose one value is compared, threshold, for, summary)
+RULES = (
+    (
+        "muster-understaffed-5m",
+        "Site understaffed for 5 minutes",
+        "SELECT count() AS understaffed_sites FROM alerts_current "
+        "WHERE resolved_at IS NULL AND opened_at <= now64() - INTERVAL 5 MINUTE",
+        0,
+        "1m",
+        "{{ $values.A }} site(s) short of staff for 5 minutes or more (muster /api/alerts)",
+    ),
+    (
+        "muster-site-quiet",
+        "Active site with no activity for 6 hours",
+        "SELECT count() AS quiet_sites FROM site_board_at(at = now64()) "
+        "WHERE active AND (last_activity IS NULL OR last_activity < now64() - INTERVAL 6 HOUR)",
+        0,
+        "10m",
+        "{{ $values.A }} active site(s) with no check-in or check-out for 6 hours",
+    ),
+    (
+        "muster-dlq-spike",
+        "DLQ spike",
+        "SELECT count() AS rejected FROM dlq WHERE received_at > now64() - INTERVAL 5 MINUTE",
+        50,
+        "0s",
+        "{{ $values.A }} records rejected to the DLQ in 5 minutes",
+    ),
+)
+
+
+def alert_rules() -> dict[str, Any]:
+    """Grafana's alerting file provisioning (apiVersion 1): one group in the muster folder."""
+    rules = []
+    for uid, title, sql, threshold, pending, summary in RULES:
+        rules.append(
+            {
+                "uid": uid,
+                "title": title,
+                "condition": "C",
+                "data": [
+                    {
+                        "refId": "A",
+                        "relativeTimeRange": {"from": 600, "to": 0},
+                        "datasourceUid": DATASOURCE_UID,
+                        "model": {
+                            "refId": "A",
+                            "editorType": "sql",
+                            "rawSql": sql,
+                            "queryType": "table",
+                            "format": 1,
+                        },
+                    },
+                    {
+                        "refId": "B",
+                        "datasourceUid": "__expr__",
+                        "model": {
+                            "refId": "B",
+                            "type": "reduce",
+                            "expression": "A",
+                            "reducer": "last",
+                        },
+                    },
+                    {
+                        "refId": "C",
+                        "datasourceUid": "__expr__",
+                        "model": {
+                            "refId": "C",
+                            "type": "threshold",
+                            "expression": "B",
+                            "conditions": [{"evaluator": {"type": "gt", "params": [threshold]}}],
+                        },
+                    },
+                ],
+                "noDataState": "OK",
+                "execErrState": "Error",
+                "for": pending,
+                "annotations": {"summary": summary},
+                "labels": {"team": "command-centre"},
+            }
+        )
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {"orgId": 1, "name": "muster", "folder": "muster", "interval": "1m", "rules": rules}
+        ],
+    }

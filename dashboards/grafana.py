@@ -1,0 +1,238 @@
+"""Small builders for Grafana dashboard JSON (schema 39) over the ClickHouse plugin (v4).
+
+Plain dicts, one function per panel kind: what a panel needs is its title, its SQL, where
+it sits and how its numbers read. The plugin's query model: `editorType` "sql", `rawSql`,
+`queryType` "table" or "timeseries", `format` 1 (table) or 0 (time series).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DATASOURCE_UID = "muster-clickhouse"
+DATASOURCE_TYPE = "grafana-clickhouse-datasource"
+DATASOURCE = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+
+Panel = dict[str, Any]
+
+
+def target(sql: str, series: bool = False) -> dict[str, Any]:
+    return {
+        "refId": "A",
+        "datasource": DATASOURCE,
+        "editorType": "sql",
+        "rawSql": sql,
+        "queryType": "timeseries" if series else "table",
+        "format": 0 if series else 1,
+    }
+
+
+def _panel(kind: str, title: str, sql: str, pos: tuple[int, int, int, int], **extra: Any) -> Panel:
+    x, y, w, h = pos
+    series = extra.pop("series", False)
+    panel: Panel = {
+        "type": kind,
+        "title": title,
+        "datasource": DATASOURCE,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "targets": [target(sql, series)],
+        "fieldConfig": {"defaults": {}, "overrides": []},
+        "options": {},
+    }
+    for key, value in extra.items():
+        if key in ("defaults", "overrides"):
+            panel["fieldConfig"][key] = value
+        else:
+            panel[key] = value
+    return panel
+
+
+def stat(
+    title: str,
+    sql: str,
+    pos: tuple[int, int, int, int],
+    unit: str = "short",
+    decimals: int | None = 0,
+) -> Panel:
+    defaults: dict[str, Any] = {"unit": unit, "color": {"mode": "fixed", "fixedColor": "blue"}}
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    return _panel(
+        "stat",
+        title,
+        sql,
+        pos,
+        defaults=defaults,
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "none",
+            "textMode": "value",
+            "justifyMode": "center",
+        },
+    )
+
+
+def gauge(title: str, sql: str, pos: tuple[int, int, int, int]) -> Panel:
+    steps = [
+        {"color": "red", "value": None},
+        {"color": "orange", "value": 0.6},
+        {"color": "green", "value": 0.9},
+    ]
+    return _panel(
+        "gauge",
+        title,
+        sql,
+        pos,
+        defaults={
+            "unit": "percentunit",
+            "min": 0,
+            "max": 1,
+            "decimals": 1,
+            "thresholds": {"mode": "absolute", "steps": steps},
+        },
+        options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+    )
+
+
+def table(
+    title: str,
+    sql: str,
+    pos: tuple[int, int, int, int],
+    overrides: list[dict[str, Any]] | None = None,
+) -> Panel:
+    return _panel(
+        "table",
+        title,
+        sql,
+        pos,
+        overrides=overrides or [],
+        options={"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
+    )
+
+
+def timeseries(title: str, sql: str, pos: tuple[int, int, int, int], unit: str = "short") -> Panel:
+    return _panel(
+        "timeseries",
+        title,
+        sql,
+        pos,
+        series=True,
+        defaults={"unit": unit, "custom": {"lineInterpolation": "stepAfter", "fillOpacity": 10}},
+        options={
+            "legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull"]}
+        },
+    )
+
+
+def barchart(title: str, sql: str, pos: tuple[int, int, int, int], unit: str = "short") -> Panel:
+    return _panel(
+        "barchart",
+        title,
+        sql,
+        pos,
+        defaults={"unit": unit},
+        options={"orientation": "horizontal", "showValue": "auto", "legend": {"showLegend": False}},
+    )
+
+
+def geomap(title: str, sql: str, pos: tuple[int, int, int, int]) -> Panel:
+    """Sites as dots at lat/lon, coloured by the `status` column."""
+    colours = {"covered": "green", "understaffed": "red", "unstaffed": "orange", "inactive": "gray"}
+    mappings = [
+        {
+            "type": "value",
+            "options": {s: {"color": c, "index": i} for i, (s, c) in enumerate(colours.items())},
+        }
+    ]
+    return _panel(
+        "geomap",
+        title,
+        sql,
+        pos,
+        defaults={"mappings": mappings, "color": {"mode": "thresholds"}},
+        options={
+            "view": {"id": "fit", "lat": 0, "lon": 0, "zoom": 10},
+            "basemap": {"type": "default", "name": "Basemap"},
+            "layers": [
+                {
+                    "type": "markers",
+                    "name": "sites",
+                    "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+                    "config": {
+                        "size": {"fixed": 6},
+                        "color": {"field": "status", "fixed": "green"},
+                        "showLegend": True,
+                    },
+                    "tooltip": True,
+                }
+            ],
+        },
+    )
+
+
+def colour_by_value(field: str, steps: list[tuple[float | None, str]]) -> dict[str, Any]:
+    """A table override: cells of `field` coloured by thresholds."""
+    return {
+        "matcher": {"id": "byName", "options": field},
+        "properties": [
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            {
+                "id": "thresholds",
+                "value": {
+                    "mode": "absolute",
+                    "steps": [{"value": v, "color": c} for v, c in steps],
+                },
+            },
+        ],
+    }
+
+
+def constant(name: str, value: str, label: str) -> dict[str, Any]:
+    return {"type": "constant", "name": name, "label": label, "query": value, "hide": 2}
+
+
+def query_variable(name: str, label: str, sql: str, include_all: bool = True) -> dict[str, Any]:
+    """A variable filled by a query; `__value` / `__text` columns give value and label."""
+    return {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": DATASOURCE,
+        "query": sql,
+        "definition": sql,
+        "refresh": 2,  # on time range change
+        "includeAll": include_all,
+        "allValue": "",
+        "multi": False,
+        "sort": 1,
+        "current": {},
+    }
+
+
+def dashboard(
+    uid: str,
+    title: str,
+    panels: list[Panel],
+    variables: list[dict[str, Any]] | None = None,
+    time_from: str = "now/d",
+    refresh: str = "10s",
+    tags: tuple[str, ...] = ("muster",),
+) -> dict[str, Any]:
+    for n, panel in enumerate(panels, 1):
+        panel["id"] = n
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": list(tags),
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": refresh,
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {},
+        "templating": {"list": variables or []},
+        "annotations": {"list": []},
+        "panels": panels,
+    }

@@ -1,0 +1,191 @@
+"""Dashboards as code: the checked-in files are the generated ones, and every panel,
+variable and alert-rule query, expanded as Grafana and the ClickHouse plugin expand it,
+runs on the real engine over a simulated city, with the columns its panel needs; the
+wall's tiles equal `muster metrics` at the time picker's `to`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from dashboards.boards import DASHBOARDS, TILES, alert_rules
+from dashboards.expand import Context, expand
+from dashboards.provision import files
+from sinks.queries import Scope, metrics
+from sinks.reader import LocalReader
+from sinks.store import connect, migrate
+from sinks.writer import RowWriter
+from streams.sim.simulator import Plan, generate
+from tests.scenarios import Core, fold, merged
+
+ZONE = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2022, 3, 20, 5, 30, tzinfo=UTC)  # 13:30 in Shanghai
+TIME_TYPES = ("DateTime", "Date")
+
+
+@pytest.fixture(scope="module")
+def city(store_url: str) -> Iterator[Client]:
+    """A store holding a simulated city: two days up to NOW, late and resent deliveries."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    client = connect(store_url, name)
+    migrate(client)
+    plan = Plan(people=1500, sites=30, days=2, end=NOW, seed=11, zone=ZONE)
+    records = [(r.topic, r.key, r.value) for r in generate(plan)]
+    out = fold(Core(), records, NOW, zone=ZONE)
+    writer = RowWriter(client)
+    for i in range(0, len(out), 1000):
+        writer.write(merged(out[i : i + 1000]))
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS {name}")
+
+
+def queries() -> list[tuple[str, str, str, str]]:
+    """(dashboard, kind, title, sql) for every panel target and query variable."""
+    out = []
+    for name, build in DASHBOARDS.items():
+        board = build()
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                out.append((name, panel["type"], panel["title"], target["rawSql"]))
+        for var in board["templating"]["list"]:
+            if var["type"] == "query":
+                out.append((name, "variable", var["name"], var["query"]))
+    for rule in alert_rules()["groups"][0]["rules"]:
+        out.append(("alerting", "rule", rule["title"], rule["data"][0]["model"]["rawSql"]))
+    return out
+
+
+def contexts(client: Client) -> list[Context]:
+    site, district = client.query(
+        "SELECT site_id, district FROM site_board_at(at = now64()) ORDER BY site_id LIMIT 1"
+    ).result_rows[0]
+    start = NOW - timedelta(hours=6)
+    every = {"tz": "Asia/Shanghai", "city": "", "district": "", "street": "", "org": ""}
+    narrowed = every | {"city": "上海市", "district": district, "org": "union"}
+    return [
+        Context(start, NOW, timedelta(minutes=15), every | {"site": site}),
+        Context(start, NOW - timedelta(hours=9), timedelta(seconds=20), narrowed | {"site": site}),
+    ]
+
+
+def test_checked_in_files_are_the_generated_ones(repo_root: Path) -> None:
+    """`muster dashboards build` was run after the last change to dashboards/."""
+    root = repo_root / "deploy" / "grafana"
+    for rel, text in files().items():
+        path = root / rel
+        assert path.exists(), f"{path} missing: run `muster dashboards build`"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} stale: run `muster dashboards build`"
+        )
+
+
+def test_every_query_runs_with_the_columns_its_panel_needs(city: Client) -> None:
+    checked = 0
+    for ctx in contexts(city):
+        for board, kind, title, sql in queries():
+            expanded = expand(sql, ctx)
+            where = f"{board} / {title}: {expanded}"
+            columns = [(row[0], row[1]) for row in city.query(f"DESCRIBE ({expanded})").result_rows]
+            rows = city.query(expanded).result_rows
+            names = [n for n, _ in columns]
+            if kind == "timeseries":
+                assert columns[0][0] == "time" and columns[0][1].startswith(TIME_TYPES), where
+                assert any(_numeric(t) for _, t in columns[1:]), where
+                times = [r[0] for r in rows]
+                assert times == sorted(times), f"not sorted by time: {where}"
+            elif kind in ("stat", "gauge", "rule"):
+                assert len(rows) == 1 and len(columns) == 1 and _numeric(columns[0][1]), where
+            elif kind == "geomap":
+                assert {"lat", "lon", "status"} <= set(names), where
+            elif kind == "barchart":
+                assert _numeric(columns[-1][1]) and not _numeric(columns[0][1]), where
+            elif kind == "variable":
+                assert names in (["__value", "__text"], names[:1]) and len(names) <= 2, where
+            checked += 1
+    assert checked > 60
+
+
+def test_the_day_shows_what_the_city_did(city: Client) -> None:
+    """Not empty by accident: the simulated day fills the wall's charts and tables."""
+    ctx = contexts(city)[0]
+    filled = {
+        title: len(city.query(expand(sql, ctx)).result_rows)
+        for board, kind, title, sql in queries()
+        if board == "wall" and kind in ("timeseries", "geomap", "barchart", "table")
+    }
+    empty = [t for t, n in filled.items() if n == 0 and "alerts" not in t.lower()]
+    assert not empty, filled
+
+
+@pytest.mark.parametrize("hours_back", [0, 5.25, 13.5, 30])
+def test_wall_tiles_equal_muster_metrics_at_the_pickers_to(city: Client, hours_back: float) -> None:
+    to = NOW - timedelta(hours=hours_back, milliseconds=137)
+    want = metrics(LocalReader(city), to, ZONE, Scope())
+    ctx = Context(to - timedelta(hours=12), to, timedelta(minutes=5), {"tz": "Asia/Shanghai"})
+    wall = DASHBOARDS["wall"]()
+    seen = set()
+    for panel in wall["panels"]:
+        sql = expand(panel["targets"][0]["rawSql"], ctx)
+        result = city.query(sql)
+        if len(result.result_rows) == 1 and set(result.column_names) <= set(want):
+            for name, value in zip(result.column_names, result.result_rows[0], strict=True):
+                assert value == pytest.approx(want[name], abs=1e-9), (name, sql)
+                seen.add(name)
+    assert {metric for metric, *_ in TILES} | {"coverage"} <= seen
+    assert want["person_times"] > 0
+
+
+def test_expansion_matches_the_plugin() -> None:
+    """The macro forms of grafana/clickhouse-datasource pkg/macros/macros.go."""
+    start = datetime(2022, 10, 21, 16, 25, 33, 123000, tzinfo=UTC)
+    end = datetime(2022, 10, 25, 16, 25, 33, 456000, tzinfo=UTC)
+    ctx = Context(start, end, timedelta(seconds=30), {"site": "S1", "district": ""})
+    assert expand("$__timeFilter(ts)", ctx) == (
+        "ts >= toDateTime(1666369533) AND ts <= toDateTime(1666715133)"
+    )
+    assert expand("$__timeFilter_ms(ts)", ctx) == (
+        "ts >= fromUnixTimestamp64Milli(1666369533123) "
+        "AND ts <= fromUnixTimestamp64Milli(1666715133456)"
+    )
+    assert expand("$__toTime_ms, $__toTime, $__fromTime", ctx) == (
+        "fromUnixTimestamp64Milli(1666715133456), toDateTime(1666715133), toDateTime(1666369533)"
+    )
+    assert expand("$__timeInterval(ts) $__interval_s", ctx) == (
+        "toStartOfInterval(toDateTime(ts), INTERVAL 30 second) 30"
+    )
+    assert (
+        expand("$__dateFilter(d)", ctx) == "d >= toDate('2022-10-21') AND d <= toDate('2022-10-25')"
+    )
+    assert expand(
+        "site_id = '${site}' AND $__conditionalAll(district = '$district', $district)", ctx
+    ) == ("site_id = 'S1' AND 1=1")
+    ctx.variables["district"] = "浦东新区"
+    assert expand("$__conditionalAll(district = '${district}', $district)", ctx) == (
+        "district = '浦东新区'"
+    )
+    with pytest.raises(ValueError, match="unexpanded"):
+        expand("SELECT $__unknownMacro", ctx)
+
+
+def _numeric(type_name: str) -> bool:
+    plain = type_name.removeprefix("Nullable(").removeprefix("LowCardinality(")
+    return plain.startswith(("UInt", "Int", "Float", "Decimal"))
+
+
+def test_alert_rules_and_provisioning_name_the_fixed_data_source() -> None:
+    texts = files()
+    assert 'uid: "muster-clickhouse"' in texts["provisioning/datasources/muster.yaml"]
+    assert (
+        texts["provisioning/alerting/muster.yaml"].count('datasourceUid: "muster-clickhouse"') == 3
+    )
+    for name in DASHBOARDS:
+        board: dict[str, Any] = DASHBOARDS[name]()
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] == "muster-clickhouse"
