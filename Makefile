@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test test-all lint bench clean lock
+.PHONY: install system up test test-all lint bench clean lock
+
+# Debian packages the tests need: a real browser for the wall, CJK glyphs for it and the
+# picture bulletin. Installed only when missing.
+PACKAGES := chromium fonts-noto-cjk
 
 install: $(STAMP)
 
@@ -17,7 +21,16 @@ $(STAMP): requirements.lock pyproject.toml
 up: install
 	$(BIN)/muster up
 
-test: install
+system:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: install system
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -24,6 +24,7 @@ from streams.agents.app import Pipeline, create_app
 from streams.broker import create_topics, is_listening
 from streams.settings import Settings
 from streams.web.api import add_api
+from streams.web.wall import add_wall
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def build_worker(settings: Settings) -> Pipeline:
     reads = connect(settings.store_url, settings.database, create=False)
     add_query_view(pipeline, reads, store_thread)
     add_api(pipeline.app, LocalReader(reads), store_thread, settings.zone, not_ready(pipeline))
+    add_wall(pipeline.app, LocalReader(reads), store_thread, settings.zone)
     return pipeline
 
 
