@@ -130,7 +130,8 @@ TEMPLATE = """<!doctype html>
     <div class="sub" id="cov-sub"></div>
   </div>
   <div class="panel">
-    <h2 data-zh="缺员点位（最缺在前）" data-en="Understaffed sites (worst first)">缺员点位（最缺在前）</h2>
+    <h2 data-zh="缺员点位（最缺在前）"
+        data-en="Understaffed sites (worst first)">缺员点位（最缺在前）</h2>
     <div id="understaffed"></div>
   </div>
   <div class="panel alerts">
@@ -138,7 +139,8 @@ TEMPLATE = """<!doctype html>
     <div id="alerts"></div>
   </div>
   <div class="panel chart">
-    <h2 data-zh="各区在岗人数（当日）" data-en="People on post today, by district">各区在岗人数（当日）</h2>
+    <h2 data-zh="各区在岗人数（当日）"
+        data-en="People on post today, by district">各区在岗人数（当日）</h2>
     <div id="series"></div>
   </div>
 </section>
