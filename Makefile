@@ -19,6 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 up: install
+	-@$(MAKE) --no-print-directory system PACKAGES=fonts-noto-cjk  # Chinese in the PNG bulletin
 	$(BIN)/muster up
 
 system:

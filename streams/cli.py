@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bulletin", help="the command-centre bulletin")
     b.add_argument("--at", type=_cutoff, help="cutoff, RFC 3339 (default: now)")
     b.add_argument("--lang", choices=("zh", "en"), default="zh")
+    b.add_argument(
+        "--png", type=Path, metavar="FILE", help="also draw the one-page picture bulletin here"
+    )
 
     q = sub.add_parser("sql", help="run a read-only query against the store")
     q.add_argument("query")
@@ -124,9 +127,16 @@ def cmd_bulletin(settings: Settings, args: argparse.Namespace) -> int:
     from streams.bulletin import bulletin_en, bulletin_zh
 
     at = args.at or datetime.now(settings.zone)
-    result = metrics(open_reader(settings), at, settings.zone, Scope())
+    reader = open_reader(settings)
+    result = metrics(reader, at, settings.zone, Scope())
     render = bulletin_zh if args.lang == "zh" else bulletin_en
     print(render(result, at.astimezone(settings.zone)))
+    if args.png:
+        from streams import picture
+
+        data = picture.gather(reader, at, settings.zone)
+        picture.render(data, at.astimezone(settings.zone), args.lang, args.png)
+        print(f"picture bulletin: {args.png}")
     return 0
 
 

@@ -6,15 +6,23 @@ from __future__ import annotations
 import signal
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from sinks.store import connect, migrate
+from sinks.writer import RowWriter
 from streams.broker import start_tansu
 from streams.settings import Settings
+from streams.sim.simulator import Plan, generate
+from tests.scenarios import Core, fold, merged
 from tests.workers import Worker, free_port
+
+CITY_ZONE = ZoneInfo("Asia/Shanghai")
+CITY_NOW = datetime(2022, 3, 20, 5, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +61,20 @@ def worker(bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
     yield w
     if w.proc and w.proc.poll() is None:
         w.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def city(store_url: str) -> Iterator[Client]:
+    """A store holding a simulated city: two days up to CITY_NOW (13:30 in Shanghai), with
+    late and resent deliveries, written as the pipeline writes it."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    client = connect(store_url, name)
+    migrate(client)
+    plan = Plan(people=1500, sites=30, days=2, end=CITY_NOW, seed=11, zone=CITY_ZONE)
+    records = [(r.topic, r.key, r.value) for r in generate(plan)]
+    out = fold(Core(), records, CITY_NOW, zone=CITY_ZONE)
+    writer = RowWriter(client)
+    for i in range(0, len(out), 1000):
+        writer.write(merged(out[i : i + 1000]))
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS {name}")

@@ -5,8 +5,6 @@ wall's tiles equal `muster metrics` at the time picker's `to`."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,30 +18,10 @@ from dashboards.expand import Context, expand
 from dashboards.provision import files
 from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
-from sinks.store import connect, migrate
-from sinks.writer import RowWriter
-from streams.sim.simulator import Plan, generate
-from tests.scenarios import Core, fold, merged
+from tests.conftest import CITY_NOW as NOW
 
 ZONE = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2022, 3, 20, 5, 30, tzinfo=UTC)  # 13:30 in Shanghai
 TIME_TYPES = ("DateTime", "Date")
-
-
-@pytest.fixture(scope="module")
-def city(store_url: str) -> Iterator[Client]:
-    """A store holding a simulated city: two days up to NOW, late and resent deliveries."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    client = connect(store_url, name)
-    migrate(client)
-    plan = Plan(people=1500, sites=30, days=2, end=NOW, seed=11, zone=ZONE)
-    records = [(r.topic, r.key, r.value) for r in generate(plan)]
-    out = fold(Core(), records, NOW, zone=ZONE)
-    writer = RowWriter(client)
-    for i in range(0, len(out), 1000):
-        writer.write(merged(out[i : i + 1000]))
-    yield client
-    client.command(f"DROP DATABASE IF EXISTS {name}")
 
 
 def queries() -> list[tuple[str, str, str, str]]:
