@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import sys
 from collections.abc import Sequence
@@ -81,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument(
         "--out", type=Path, default=Path("deploy/grafana"), help="(default deploy/grafana)"
     )
+    dp = dsub.add_parser("push", help="create or update them in a running Grafana (HTTP API)")
+    dp.add_argument("--url", required=True, help="Grafana's URL, e.g. http://grafana:3000")
+    dp.add_argument("--token", required=True, help="a service account token (Editor or Admin)")
+    dp.add_argument("--clickhouse-host", default="clickhouse", help="as Grafana reaches it")
+    dp.add_argument("--clickhouse-port", type=int, default=9000, help="native protocol port")
+    dp.add_argument("--clickhouse-user", default="default")
+    dp.add_argument(
+        "--clickhouse-password",
+        default=os.environ.get("CLICKHOUSE_PASSWORD", ""),
+        help="(default: $CLICKHOUSE_PASSWORD)",
+    )
+    dp.add_argument("--clickhouse-secure", action="store_true", help="TLS to ClickHouse")
     return parser
 
 
@@ -217,6 +230,19 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dashboards(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "push":
+        from dashboards.push import ClickHouse, push
+
+        ch = ClickHouse(
+            host=args.clickhouse_host,
+            port=args.clickhouse_port,
+            user=args.clickhouse_user,
+            password=args.clickhouse_password,
+            database=settings.database,
+            secure=args.clickhouse_secure,
+        )
+        push(args.url.rstrip("/"), args.token, str(settings.zone), ch)
+        return 0
     from dashboards.provision import write
 
     for path in write(args.out, str(settings.zone)):
