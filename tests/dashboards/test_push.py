@@ -135,5 +135,5 @@ def test_a_refused_token_names_the_status(grafana: tuple[Grafana, str]) -> None:
 
 
 def test_an_absent_grafana_is_a_clear_error() -> None:
-    with pytest.raises(MusterError, match="does not answer|refused"):
+    with pytest.raises(MusterError, match=r"does not answer|refused"):
         push("http://127.0.0.1:9", TOKEN, "Asia/Shanghai", ClickHouse(), lambda _: None)
