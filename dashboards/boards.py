@@ -180,8 +180,8 @@ def site(zone: str = DEFAULT_TZ) -> dict[str, Any]:
         ),
         timeseries(
             "在岗人数（按岗位） On post over time, by role",
-            "SELECT minute AS time, role, sum(people) AS people FROM on_post_minutely FINAL "
-            f"WHERE {the_site} AND $__timeFilter(minute) GROUP BY time, role ORDER BY time",
+            "SELECT time, role, people FROM site_on_post_series(site_id = '${site}', "
+            "from = $__fromTime_ms, to = $__toTime_ms, step_s = $__interval_s) ORDER BY time",
             (0, 8, 24, 8),
         ),
         table(

@@ -167,3 +167,20 @@ def test_alert_rules_and_provisioning_name_the_fixed_data_source() -> None:
         board: dict[str, Any] = DASHBOARDS[name]()
         for panel in board["panels"]:
             assert panel["datasource"]["uid"] == "muster-clickhouse"
+
+
+def test_the_site_chart_ends_at_the_sites_people_on_post(city: Client) -> None:
+    """The drill-down's last moment (the picker's `to`) shows the site's status by role."""
+    at = NOW.strftime("%Y-%m-%d %H:%M:%S")
+    busy = city.query(
+        f"SELECT site_id, on_post FROM site_board_at(at = '{at}') WHERE people > 1 "
+        "ORDER BY site_id LIMIT 3"
+    ).result_rows
+    assert busy
+    site = DASHBOARDS["site"]()
+    (sql,) = [p["targets"][0]["rawSql"] for p in site["panels"] if "site_on_post_series" in str(p)]
+    for site_id, on_post in busy:
+        ctx = Context(NOW - timedelta(hours=8), NOW, timedelta(minutes=5), {"site": site_id})
+        rows = city.query(expand(sql, ctx)).result_rows
+        last = max(r[0] for r in rows)
+        assert {role: n for t, role, n in rows if t == last} == dict(on_post), site_id
