@@ -1,20 +1,20 @@
 // muster wall: refreshes every few seconds from the worker's read API; no external assets.
 "use strict";
 const REFRESH_MS = 5000;
-const COLOURS = ["#4ea1ff", "#36c275", "#f5a623", "#ff5a5f", "#b48cff", "#3fd0d4", "#ff8fc7",
+const COLOURS = ["#e8eef9", "#4ea1ff", "#36c275", "#f5a623", "#ff5a5f", "#b48cff", "#3fd0d4", "#ff8fc7",
   "#c9d46b", "#8fa3c4"];
 const T = {
   zh: { title: "志愿者在岗态势", at: "截至", lang: "English", coverage: "点位覆盖率",
     coverageSub: (c, a) => `达到岗位配置要求 ${c} / ${a} 个点位`,
     understaffed: "缺员点位（最缺在前）", alerts: "未解除告警", series: "各区在岗人数（当日）",
     site: "点位", district: "区", short: "缺", people: "在岗", since: "开始于",
-    none: "无", other: "其他", stale: "数据未更新", live: "每5秒更新",
+    none: "无", total: "全市合计", stale: "数据未更新", live: "每5秒更新",
     units: { hours: "小时", coverage: "" } },
   en: { title: "Volunteers on post", at: "As of", lang: "中文", coverage: "Site coverage",
     coverageSub: (c, a) => `${c} of ${a} sites meet their staffing minimums`,
     understaffed: "Understaffed sites (worst first)", alerts: "Open alerts",
     series: "People on post today, by district", site: "Site", district: "District",
-    short: "Short", people: "On post", since: "Since", none: "None", other: "Other",
+    short: "Short", people: "On post", since: "Since", none: "None", total: "All districts",
     stale: "data not refreshed", live: "refreshes every 5 s", units: { hours: "h", coverage: "" } },
 };
 const params = new URLSearchParams(location.search);
@@ -95,11 +95,9 @@ function renderSeries(series) {
   const times = series.times.map((s) => Date.parse(s));
   let lines = series.districts.map((d) => ({ name: d, values: series.people[d] }));
   lines.sort((a, b) => b.values[b.values.length - 1] - a.values[a.values.length - 1]);
-  if (lines.length > COLOURS.length) {
-    const rest = lines.slice(COLOURS.length - 1);
-    const other = times.map((_, i) => rest.reduce((n, l) => n + l.values[i], 0));
-    lines = [...lines.slice(0, COLOURS.length - 1), { name: t.other, values: other }];
-  }
+  // the city's total first (white), then the busiest districts at the cutoff
+  const total = times.map((_, i) => lines.reduce((n, l) => n + l.values[i], 0));
+  lines = [{ name: t.total, values: total }, ...lines.slice(0, 7)];
   const day0 = Date.parse(series.day_start), day1 = day0 + 24 * 3600e3;
   const max = Math.max(1, ...lines.flatMap((l) => l.values));
   const x = (ms) => left + (W - left - 4) * (ms - day0) / (day1 - day0);
@@ -114,7 +112,7 @@ function renderSeries(series) {
   }
   lines.forEach((l, i) => {
     const pts = l.values.map((v, k) => `${x(times[k]).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-    svg += `<polyline fill="none" stroke="${COLOURS[i]}" stroke-width="2.5" points="${pts}"/>`;
+    svg += `<polyline fill="none" stroke="${COLOURS[i]}" stroke-width="${i ? 2.5 : 4}" points="${pts}"/>`;
   });
   $("#series").innerHTML = `<svg viewBox="0 0 ${W} ${H}" width="100%" preserveAspectRatio="none">${svg}</svg>`
     + `<div class="legend">${lines.map((l, i) => `<span style="--c:${COLOURS[i]}">${esc(l.name)} ${l.values[l.values.length - 1]}</span>`).join("")}</div>`;
