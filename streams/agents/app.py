@@ -15,11 +15,11 @@ shift of its sites, whichever partition derived them, because diffs are keyed by
 timer sends a site a tick when a shift starts or reaches its end with no event.
 
 Records are acked by hand, only after the rows they produced are in the store
-(streams/agents/pending.py); before each store write the batch's shift diffs are sent, one
-message per site, and the diffs and changelogs flushed; Faust flushes again before every
-commit. So offsets
-never run ahead of the store or the tables: at-least-once end to end, made exact by
-idempotent upserts, replay detection, and site diffs that carry whole shift versions.
+(streams/agents/pending.py). Before each store write the batch's shift diffs are sent, one
+message per site, and they and the tables' changelogs are flushed; Faust flushes again
+before every commit. So offsets never run ahead of the store or the tables: at-least-once
+end to end, made exact by idempotent upserts, replay detection, and site diffs that carry
+whole shift versions.
 """
 
 from __future__ import annotations
