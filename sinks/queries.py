@@ -7,7 +7,7 @@ and the bulletin all read the same definition.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -115,3 +115,36 @@ def alerts(reader: _Reader, open_only: bool) -> list[dict[str, Any]]:
         f"FROM alerts_current {where}ORDER BY opened_at DESC, alert_id"
     ).dicts()
     return rows
+
+
+SERIES_STEP = timedelta(minutes=10)
+SERIES_SQL = (
+    "SELECT toUnixTimestamp64Micro(toDateTime64(time, 6, 'UTC')) AS t, district, people "
+    "FROM on_post_series_at(at = {at:String}, tz = {tz:String}, step_s = {step:UInt32})"
+)
+
+
+def on_post_series(reader: _Reader, at: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """People on post by district at local midnight, every 10 minutes since, and at `at`."""
+    start = day_start(at, zone)
+    moments, t = [], start
+    while t <= at:
+        moments.append(t)
+        t += SERIES_STEP
+    if moments[-1] != at:
+        moments.append(at)
+    parameters = {"at": ch_time(at), "tz": str(zone), "step": int(SERIES_STEP.total_seconds())}
+    rows = reader.query(SERIES_SQL, parameters).rows
+    index = {int(m.timestamp() * 1_000_000): i for i, m in enumerate(moments)}
+    people: dict[str, list[int]] = {}
+    for micros, district, n in rows:
+        if micros in index:
+            people.setdefault(district, [0] * len(moments))[index[micros]] = int(n)
+    return {
+        "at": at.astimezone(zone).isoformat(),
+        "day_start": start.astimezone(zone).isoformat(),
+        "step_s": int(SERIES_STEP.total_seconds()),
+        "times": [m.astimezone(zone).isoformat() for m in moments],
+        "districts": sorted(people),
+        "people": people,
+    }

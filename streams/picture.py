@@ -20,10 +20,9 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw, ImageFont
 
 from schemas.errors import MusterError
-from sinks.queries import Scope, ch_time, metrics
+from sinks.queries import Scope, ch_time, metrics, on_post_series
 from sinks.reader import Reader
 from streams.bulletin import bulletin_en, bulletin_zh, wan_hours
-from streams.web.wall import on_post_series
 
 WIDTH, HEIGHT, MARGIN = 1600, 2260, 70
 BG, PANEL, LINE = "#ffffff", "#f3f6fb", "#d5deeb"

@@ -84,6 +84,17 @@ def alert_list(reader: Reader, zone: ZoneInfo, state: str) -> dict[str, Any]:
     return {"alerts": out}
 
 
+async def answer(view: View, executor: Executor, work: Callable[[], Any]) -> Response:
+    """`work()`'s JSON, run on `executor`; 400 for a bad parameter, 503 when the store fails."""
+    loop = asyncio.get_running_loop()
+    try:
+        return view.json(await loop.run_in_executor(executor, work))
+    except BadParameter as exc:
+        return view.json({"error": str(exc)}, status=400)
+    except MusterError as exc:
+        return view.json({"error": str(exc)}, status=503)
+
+
 def add_api(
     app: faust.App,
     reader: Reader,
@@ -92,15 +103,6 @@ def add_api(
     not_ready: Callable[[], list[str]],
 ) -> None:
     """Route the read API on the worker's web server; queries run on `executor`."""
-
-    async def answer(view: View, work: Callable[[], Any]) -> Response:
-        loop = asyncio.get_running_loop()
-        try:
-            return view.json(await loop.run_in_executor(executor, work))
-        except BadParameter as exc:
-            return view.json({"error": str(exc)}, status=400)
-        except MusterError as exc:
-            return view.json({"error": str(exc)}, status=503)
 
     def plain(request: Request) -> dict[str, str]:
         return dict(request.query)
@@ -112,7 +114,7 @@ def add_api(
                 at, scope = parse_query(plain(request), SITE_PARAMS | PERSON_PARAMS, zone)
                 return metrics(reader, at, zone, scope)
 
-            return await answer(self, work)
+            return await answer(self, executor, work)
 
     @app.page("/api/sites")
     class SitesView(View):
@@ -121,7 +123,7 @@ def add_api(
                 at, scope = parse_query(plain(request), SITE_PARAMS, zone)
                 return site_statuses(reader, at, zone, scope)
 
-            return await answer(self, work)
+            return await answer(self, executor, work)
 
     @app.page("/api/alerts")
     class AlertsView(View):
@@ -134,7 +136,7 @@ def add_api(
                     raise BadParameter(f"unknown parameter {unknown[0]!r} (known: state)")
                 return alert_list(reader, zone, query.get("state", "open"))
 
-            return await answer(self, work)
+            return await answer(self, executor, work)
 
     @app.page("/healthz")
     class HealthView(View):

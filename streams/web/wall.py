@@ -15,7 +15,6 @@ import asyncio
 import html
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,45 +24,13 @@ from faust.web import Request, Response, View
 
 from dashboards.boards import TILES
 from schemas.errors import MusterError
-from sinks.queries import Scope, ch_time, day_start, metrics
+from sinks.queries import Scope, metrics, on_post_series
 from sinks.reader import Reader
-from streams.core.status import iso
+from streams.web.api import BadParameter, answer, parse_query
 
 ASSETS = Path(__file__).with_name("wall")
 TYPES = {".js": "text/javascript", ".css": "text/css"}
-SERIES_STEP = timedelta(minutes=10)
 BIG = ("recruited", "on_post_now", "on_post_today", "cumulative_people", "person_times", "hours")
-
-SERIES_SQL = (
-    "SELECT toUnixTimestamp64Micro(toDateTime64(time, 6, 'UTC')) AS t, district, people "
-    "FROM on_post_series_at(at = {at:String}, tz = {tz:String}, step_s = {step:UInt32})"
-)
-
-
-def on_post_series(reader: Reader, at: datetime, zone: ZoneInfo) -> dict[str, Any]:
-    """People on post by district at local midnight, every 10 minutes since, and at `at`."""
-    start = day_start(at, zone)
-    moments, t = [], start
-    while t <= at:
-        moments.append(t)
-        t += SERIES_STEP
-    if moments[-1] != at:
-        moments.append(at)
-    parameters = {"at": ch_time(at), "tz": str(zone), "step": int(SERIES_STEP.total_seconds())}
-    rows = reader.query(SERIES_SQL, parameters).rows
-    index = {int(m.timestamp() * 1_000_000): i for i, m in enumerate(moments)}
-    people: dict[str, list[int]] = {}
-    for micros, district, n in rows:
-        if micros in index:
-            people.setdefault(district, [0] * len(moments))[index[micros]] = int(n)
-    return {
-        "at": iso(at, zone),
-        "day_start": iso(start, zone),
-        "step_s": int(SERIES_STEP.total_seconds()),
-        "times": [iso(m, zone) for m in moments],
-        "districts": sorted(people),
-        "people": people,
-    }
 
 
 def page(figures: dict[str, Any] | None) -> str:
@@ -159,8 +126,6 @@ def add_wall(app: faust.App, reader: Reader, executor: Executor, zone: ZoneInfo)
     @app.page("/")
     class WallView(View):
         async def get(self, request: Request) -> Response:
-            from streams.web.api import BadParameter, parse_query
-
             query = {k: v for k, v in request.query.items() if k == "at"}
             try:
                 at, _scope = parse_query(query, {}, zone)
@@ -183,14 +148,10 @@ def add_wall(app: faust.App, reader: Reader, executor: Executor, zone: ZoneInfo)
     @app.page("/api/wall/series")
     class SeriesView(View):
         async def get(self, request: Request) -> Response:
-            from streams.web.api import BadParameter, parse_query
-
             query = dict(request.query)
-            try:
+
+            def work() -> dict[str, Any]:
                 at, _scope = parse_query(query, {}, zone)
-                answer = await run(lambda: on_post_series(reader, at.astimezone(UTC), zone))
-            except BadParameter as exc:
-                return self.json({"error": str(exc)}, status=400)
-            except MusterError as exc:
-                return self.json({"error": str(exc)}, status=503)
-            return self.json(answer)
+                return on_post_series(reader, at, zone)
+
+            return await answer(self, executor, work)
