@@ -4,26 +4,44 @@ from __future__ import annotations
 
 import base64
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+INGEST = "ingest"  # SPEC §1: the `topic` of the ingest gateway's DLQ records
 
 
 class DeadLetter(BaseModel):
-    """The DLQ value; the record keeps the original key."""
+    """The DLQ value; the record keeps the original key. The ingest gateway's letters have
+    `topic` "ingest" and no partition or offset (the record never was on a topic)."""
 
     model_config = ConfigDict(frozen=True)
 
     error: str
     topic: str
-    partition: int
-    offset: int
+    partition: int | None
+    offset: int | None
     raw: str | None
 
     @classmethod
     def of(
-        cls, error: str, topic: str, partition: int, offset: int, value: bytes | None
+        cls,
+        error: str,
+        topic: str,
+        partition: int | None,
+        offset: int | None,
+        value: bytes | None,
     ) -> DeadLetter:
         raw = raw_text(value)
         return cls(error=error, topic=topic, partition=partition, offset=offset, raw=raw)
+
+    @classmethod
+    def from_gateway(cls, value: bytes | None) -> DeadLetter | None:
+        """A DLQ record the ingest gateway sent, or None for any other (the pipeline's own
+        are stored when it sends them)."""
+        try:
+            letter = cls.model_validate_json(value or b"")
+        except ValidationError:
+            return None
+        return letter if letter.topic == INGEST else None
 
 
 def raw_text(value: bytes | None) -> str | None:

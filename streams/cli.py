@@ -76,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     n.add_argument("--time-only", action="store_true", help="time a store built before")
 
+    sub.add_parser("gateway", help="run the ingest gateway: POST /api/events for site apps")
+
+    t = sub.add_parser("token", help="the gateway's tokens: add, list, revoke")
+    tsub = t.add_subparsers(dest="action", required=True)
+    ta = tsub.add_parser("add", help="make a token; it is printed once, alone on the last line")
+    ta.add_argument("--name", required=True, help="who holds it, e.g. site-1 or registry-app")
+    ta.add_argument(
+        "--site", action="append", default=[], metavar="S", help="a site it may post for"
+    )
+    ta.add_argument("--registry", action="store_true", help="may post registered events")
+    ta.add_argument("--admin", action="store_true", help="may post anything, site_upserted too")
+    tsub.add_parser("list", help="names and rights (never the tokens)")
+    tr = tsub.add_parser("revoke", help="remove a token; gateways refuse it at once")
+    tr.add_argument("name")
+
+    from streams.emit import add_arguments as emit_arguments
+
+    emit_arguments(sub.add_parser("emit", help="send events to Kafka or a gateway"))
+
     d = sub.add_parser("dashboards", help="Grafana dashboards, data source and alert rules")
     dsub = d.add_subparsers(dest="action", required=True)
     db = dsub.add_parser("build", help="write deploy/grafana/ from dashboards/ (MUSTER_TZ as $tz)")
@@ -250,6 +269,41 @@ def cmd_dashboards(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.web.gateway import run_gateway
+
+    run_gateway(settings)
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.web.tokens import TokenFile
+
+    tokens = TokenFile(settings.tokens_path)
+    if args.action == "add":
+        token = tokens.add(args.name, args.site, args.registry, args.admin)
+        entry = next(e for e in tokens.entries() if e.rights.name == args.name)
+        print(
+            f"token {args.name!r} ({entry.rights.describe()}) added to {tokens.path}; it is "
+            "shown once, here: send it as 'Authorization: Bearer <token>'",
+            file=sys.stderr,
+        )
+        print(token)
+    elif args.action == "list":
+        rows = [[e.rights.name, e.rights.describe(), e.created] for e in tokens.entries()]
+        print_table(["name", "rights", "created"], rows)  # type: ignore[arg-type]
+    else:
+        tokens.revoke(args.name)
+        print(f"token {args.name!r} revoked; gateways refuse it from their next request")
+    return 0
+
+
+def cmd_emit(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.emit import run_emit
+
+    return run_emit(settings, args)
+
+
 COMMANDS = {
     "up": cmd_up,
     "broker": cmd_broker,
@@ -261,6 +315,9 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "bench": cmd_bench,
     "dashboards": cmd_dashboards,
+    "gateway": cmd_gateway,
+    "token": cmd_token,
+    "emit": cmd_emit,
 }
 
 

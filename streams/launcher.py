@@ -19,18 +19,32 @@ from streams.settings import Settings
 
 
 def run_broker(settings: Settings) -> int:
+    """Tansu until Ctrl-C or SIGTERM, which stop it too (it runs in its own session)."""
+    _stop_on_signals()
     proc = start_tansu(settings)
-    created = create_topics(settings)
-    print(
-        f"broker: Tansu on {settings.kafka_bootstrap} (memory storage: data is lost when it "
-        f"stops); topics created: {', '.join(created) or 'none, all existed'}",
-        file=sys.stderr,
-    )
     try:
+        created = create_topics(settings)
+        print(
+            f"broker: Tansu on {settings.kafka_bootstrap} (memory storage: data is lost when "
+            f"it stops); topics created: {', '.join(created) or 'none, all existed'}",
+            file=sys.stderr,
+        )
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        return proc.wait()
+        return 0
+    finally:
+        stop_child(proc)
+
+
+def stop_child(child: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], timeout: float) -> str:
@@ -50,14 +64,44 @@ def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], timeout
     raise MusterError(f"the worker did not come up within {timeout:.0f} s")
 
 
+def wait_for_gateway(settings: Settings, gateway: subprocess.Popen[bytes], timeout: float) -> str:
+    """Wait until the gateway answers /healthz; return a line saying where it is."""
+    url = f"http://127.0.0.1:{settings.gateway_port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gateway.poll() is not None:
+            raise MusterError(
+                f"the ingest gateway exited with code {gateway.returncode} (is port "
+                f"{settings.gateway_port} taken? set MUSTER_GATEWAY_PORT)"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                tokens = settings.tokens_path
+                return (
+                    f"ingest gateway at {url}/api/events (tokens in {tokens}; "
+                    "`muster token add --name N --site S` makes one)"
+                )
+        except OSError:
+            time.sleep(0.3)
+    raise MusterError(f"the ingest gateway did not answer on {url} within {timeout:.0f} s")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM stops everything as Ctrl-C does; so does SIGINT even when a shell started
+    this process in the background with SIGINT ignored."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
 def run_up(settings: Settings, args: argparse.Namespace) -> int:
-    """Broker + worker + (unless --no-simulator) the simulator; Ctrl-C stops them all: the
-    simulator, then the worker (which stores what it holds and commits), then the broker."""
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything as Ctrl-C does
+    """Broker + worker + ingest gateway + (unless --no-simulator) the simulator; Ctrl-C or
+    SIGTERM stops them all: the simulator, the gateway, then the worker (which stores what it
+    holds and commits), then the broker."""
+    _stop_on_signals()
     children: list[subprocess.Popen[bytes]] = []
     stop_simulator = threading.Event()
     simulator: threading.Thread | None = None
@@ -74,6 +118,13 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
         children.append(worker)
         url = wait_for_worker(settings, worker, timeout=120)
         print(f"up: worker ready, queries served at {url}", file=sys.stderr)
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "gateway"],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        children.append(gateway)
+        print(f"up: {wait_for_gateway(settings, gateway, timeout=30)}", file=sys.stderr)
         if not args.no_simulator:
             from streams.sim.simulator import produce_live, run_simulation
 
@@ -106,10 +157,5 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
         stop_simulator.set()
         if simulator is not None:
             simulator.join(timeout=10)
-        for child in reversed(children):  # the worker, then the broker
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        for child in reversed(children):  # the gateway, the worker, then the broker
+            stop_child(child)

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     database: str = Field("muster", description="ClickHouse database name")
     events_partitions: int = Field(4, ge=1, description="Partitions of the events topic")
     worker_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port (queries)")
+    gateway_port: int = Field(8000, ge=1, le=65535, description="Ingest gateway HTTP port")
+    ingest_tokens: Path | None = Field(
+        None, description="The gateway's token file (default MUSTER_DATA_DIR/tokens.json)"
+    )
+    token: str = Field("", description="The gateway token `muster emit --url` sends")
     embedded: bool = Field(
         True, description="Tune Kafka client timeouts for the embedded single-node broker"
     )
@@ -65,6 +70,11 @@ class Settings(BaseSettings):
     @property
     def store_is_embedded(self) -> bool:
         return self.store_url.startswith("chdb://")
+
+    @property
+    def tokens_path(self) -> Path:
+        """Where the gateway's token hashes live (SPEC §7 `MUSTER_INGEST_TOKENS`)."""
+        return self.ingest_tokens or self.data_dir / "tokens.json"
 
     def topic(self, name: str) -> str:
         """Full topic name: `events`, `sites`, `dlq`, or an internal one."""

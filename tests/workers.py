@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -89,3 +90,71 @@ def produce(worker: Worker, scenario: Scenario) -> None:
     for kind, key, value in scenario.records:
         producer.produce(worker.settings.topic(kind), key=key, value=value)
     assert producer.flush(30) == 0
+
+
+class Gateway:
+    """`muster gateway` as a process, with the worker's settings (broker, prefix, data dir)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.env = worker.env | {"MUSTER_GATEWAY_PORT": str(free_port())}
+        self.url = f"http://127.0.0.1:{self.env['MUSTER_GATEWAY_PORT']}"
+        self.log = Path(worker.env["MUSTER_DATA_DIR"]) / "gateway.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "gateway"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
+                    return
+            except OSError:
+                assert self.proc.poll() is None, self.log.read_text()[-2000:]
+                time.sleep(0.1)
+        raise AssertionError("the gateway did not answer within 10 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+
+    def token(self, *args: str) -> str:
+        """`muster token add ...`: the token, alone on the last line of its output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "token", "add", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines and lines[-1].startswith("mst_"), done.stdout
+        return lines[-1]
+
+    def post(
+        self, body: bytes, token: str | None, content_type: str = "application/x-ndjson"
+    ) -> tuple[int, Any]:
+        headers = {"Content-Type": content_type}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(
+            self.url + "/api/events", data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def get_json(self, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())

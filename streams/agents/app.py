@@ -8,6 +8,7 @@
                     | site versions    | ticks (timers: a shift starts or ends unprompted)
     sites  --(ingest_sites:  validate, dedupe)--> rows --(batched)--> store
     bad records -------------------------------------------------> dlq (+ a dlq row)
+    dlq --(ingest_letters: the gateway's records only)------------> dlq rows
 
 Agents only wire: the rules live in schemas/ (validation), streams/core/person.py (dedupe,
 SPEC §3), streams/core/live.py (SPEC §6) and sinks/ (the store). The site agent sees every
@@ -34,7 +35,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
-from schemas.dlq import DeadLetter
+from schemas.dlq import INGEST, DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.writer import RowWriter
@@ -208,6 +209,22 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                 if outcome.status != "duplicate":
                     version = site_version(parsed, msg.partition, msg.offset)
                     await site_changes.send(key=key.encode(), value=site_message(*version))
+            await pending.flush_if_due()
+
+    @app.agent(dlq, name="ingest-letters")
+    async def count_gateway_letters(stream: StreamT[bytes]) -> None:
+        """The gateway's DLQ records (it has no store) are stored here, where their place on
+        the DLQ topic identifies them; the pipeline's own were stored when it sent them."""
+        stream = stream.noack()
+        async for event in stream.events():
+            msg = event.message
+            rows: dict[str, list[Row]] = {}
+            if letter := DeadLetter.from_gateway(msg.value):
+                key = msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else None
+                row = dlq_row(letter.error, INGEST, msg.partition, msg.offset, key, letter.raw)
+                rows["dlq"] = [row]
+                counters["dlq"] += 1
+            pending.add(stream, event, rows)
             await pending.flush_if_due()
 
     @app.agent(site_changes, name="live-sites")
