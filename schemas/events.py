@@ -216,6 +216,8 @@ def parse_record(
         raise InvalidEvent(
             f"value is not JSON: {exc.msg} at line {exc.lineno} col {exc.colno}"
         ) from exc
+    except RecursionError as exc:  # e.g. 100,000 nested brackets: not an event either
+        raise InvalidEvent("value is JSON nested too deeply to be an event") from exc
     if not isinstance(data, dict):
         raise InvalidEvent(f"value must be a JSON object, got {type(data).__name__}")
     kind = data.get("type")

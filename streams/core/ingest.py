@@ -58,7 +58,7 @@ def read_body(body: bytes, now: datetime) -> list[Record]:
 def _json(raw: bytes) -> object | None:
     try:
         value: object = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     return value
 
@@ -70,6 +70,8 @@ def _why_not_json(raw: bytes) -> str:
         return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
     except json.JSONDecodeError as exc:
         return f"not JSON: {exc.msg} at col {exc.colno}"
+    except RecursionError:
+        return "JSON nested too deeply"
     return "JSON"
 
 

@@ -107,3 +107,11 @@ def test_rights() -> None:
 
     for event in [cin(sid="S7"), registered, out_plain, site]:
         assert refusal(admin, parsed(event)) is None
+
+
+def test_deeply_nested_json_is_an_invalid_line_not_a_crash() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    records = read_body(line(cin()) + b"\n" + deep + b"\n", NOW)
+    assert records[0].error is None and "nested too deeply" in str(records[1].error)
+    with pytest.raises(NotEvents):
+        read_body(deep, NOW)

@@ -84,9 +84,9 @@ def test_spooled_while_down_killed_restarted_resent_in_order(address: str, tmp_p
         assert db.execute("SELECT count(*) FROM spool").fetchone()[0] == len(first)
 
     broker = start_tansu(Settings(kafka_bootstrap=address))
+    (tmp_path / "worker").mkdir()
+    worker = Worker(address, tmp_path / "worker", MUSTER_TOPIC_PREFIX=prefix)
     try:
-        worker = Worker(address, tmp_path / "worker", MUSTER_TOPIC_PREFIX=prefix)
-        (tmp_path / "worker").mkdir()
         worker.start()
         up = app(spool, address, prefix, second, 60, tmp_path)
         out, _ = up.communicate(timeout=120)
@@ -109,12 +109,13 @@ def test_spooled_while_down_killed_restarted_resent_in_order(address: str, tmp_p
         want = reference.metrics(ref, cutoff, ZONE)
         assert want["on_post_now"] == 16 and want["person_times"] == 31
         deadline = time.monotonic() + 30
-        q = quote(cutoff.isoformat())
-        while not reference.agrees(got := worker.get(f"/api/metrics?at={q}")[1], want, 1e-9):
+        at = quote(cutoff.isoformat())
+        while not reference.agrees(got := worker.get(f"/api/metrics?at={at}")[1], want, 1e-9):
             assert time.monotonic() < deadline, (got, want)
             time.sleep(0.3)
-        worker.stop()
     finally:
+        if worker.proc is not None and worker.proc.poll() is None:
+            worker.stop()
         broker.terminate()
         broker.wait(timeout=10)
     with Emitter(spool, bootstrap=address, background=False) as again:
