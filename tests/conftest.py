@@ -19,7 +19,7 @@ from streams.broker import start_tansu
 from streams.settings import Settings
 from streams.sim.simulator import Plan, generate
 from tests.scenarios import Core, fold, merged
-from tests.workers import Worker, free_port
+from tests.workers import Gateway, Worker, free_port
 
 CITY_ZONE = ZoneInfo("Asia/Shanghai")
 CITY_NOW = datetime(2022, 3, 20, 5, 30, tzinfo=UTC)
@@ -61,6 +61,16 @@ def worker(bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
     yield w
     if w.proc and w.proc.poll() is None:
         w.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def door(worker: Worker) -> Iterator[tuple[Worker, Gateway]]:
+    """A started worker and an ingest gateway in front of it (same broker, prefix, data dir)."""
+    gateway = Gateway(worker)
+    worker.start()
+    gateway.start()
+    yield worker, gateway
+    gateway.stop()
 
 
 @pytest.fixture(scope="session")

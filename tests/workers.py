@@ -16,14 +16,17 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from confluent_kafka import Producer
 
 from sinks.reader import WorkerReader
 from streams.launcher import wait_for_worker
 from streams.settings import Settings
+from tests import reference
 from tests.scenarios import Scenario
 
 
@@ -65,6 +68,18 @@ class Worker:
         self.proc.send_signal(sig)
         self.proc.wait(timeout=30)
 
+    def metrics_settle(
+        self, cutoff: datetime, want: dict[str, Any], seconds: float = 30
+    ) -> dict[str, Any]:
+        """/api/metrics at `cutoff` once it agrees with `want` (the reference); fail after
+        `seconds` showing both."""
+        deadline = time.monotonic() + seconds
+        path = f"/api/metrics?at={quote(cutoff.isoformat())}"
+        while not reference.agrees(got := self.get(path)[1], want, 1e-9):
+            assert time.monotonic() < deadline, (got, want)
+            time.sleep(0.3)
+        return dict(got)
+
     def cli(self, *args: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "streams.cli", *args],
@@ -78,11 +93,16 @@ class Worker:
 
     def get(self, path: str) -> tuple[int, Any]:
         """GET one read-API path: (status, decoded JSON body)."""
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=30) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
+        return get_json(self.url + path)
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    """GET a URL: (status, decoded JSON body), also for 4xx and 5xx answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def produce(worker: Worker, scenario: Scenario) -> None:
@@ -152,9 +172,5 @@ class Gateway:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
-    def get_json(self, path: str) -> Any:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=30) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return json.loads(exc.read())
+    def get(self, path: str) -> tuple[int, Any]:
+        return get_json(self.url + path)

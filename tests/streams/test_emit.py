@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,15 +18,6 @@ from tests.workers import Gateway, Worker
 
 pytestmark = pytest.mark.slow
 ZONE = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-def door(worker: Worker) -> Iterator[tuple[Worker, Gateway]]:
-    gateway = Gateway(worker)
-    worker.start()
-    gateway.start()
-    yield worker, gateway
-    gateway.stop()
 
 
 def emit(g: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
@@ -119,11 +107,7 @@ def test_emit_from_arguments_and_from_a_file(door: tuple[Worker, Gateway], tmp_p
     ref = reference.build(seen, timedelta(hours=12), now)
     cutoff = datetime.now(UTC)
     want = reference.metrics(ref, cutoff, ZONE)
-    q = quote(cutoff.isoformat())
-    deadline = time.monotonic() + 30
-    while not reference.agrees(got := w.get(f"/api/metrics?at={q}")[1], want, 1e-9):
-        assert time.monotonic() < deadline, (got, want)
-        time.sleep(0.3)
+    got = w.metrics_settle(cutoff, want)
     assert got["on_post_now"] == 800 and got["sites_covered"] == 1
 
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -108,11 +107,7 @@ def test_spooled_while_down_killed_restarted_resent_in_order(address: str, tmp_p
         cutoff = datetime.now(UTC)
         want = reference.metrics(ref, cutoff, ZONE)
         assert want["on_post_now"] == 16 and want["person_times"] == 31
-        deadline = time.monotonic() + 30
-        at = quote(cutoff.isoformat())
-        while not reference.agrees(got := worker.get(f"/api/metrics?at={at}")[1], want, 1e-9):
-            assert time.monotonic() < deadline, (got, want)
-            time.sleep(0.3)
+        worker.metrics_settle(cutoff, want)
     finally:
         if worker.proc is not None and worker.proc.poll() is None:
             worker.stop()
