@@ -20,11 +20,11 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from streams.broker import start_tansu
-from streams.sdk import Emitter, event_id_for
+from streams.sdk import Emitter, Refused, event_id_for
 from streams.settings import Settings
 from tests import reference
 from tests.scenarios import cin, cout, site
-from tests.workers import Worker, free_port
+from tests.workers import Gateway, Worker, free_port
 
 pytestmark = pytest.mark.slow
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -32,7 +32,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 # A site app: emit the events of a JSON file, say so, then keep trying to send.
 APP = """
 import json, sys
-from streams.sdk import Emitter, event_id_for
+from streams.sdk import Emitter, Refused, event_id_for
 spool, bootstrap, prefix, events, wait = sys.argv[1:6]
 out = Emitter(spool, bootstrap=bootstrap, topic_prefix=prefix, timeout=1, retry_seconds=0.2)
 ids = out.emit_many(json.load(open(events)))
@@ -131,3 +131,38 @@ def read_events(bootstrap: str, prefix: str) -> dict[int, list[dict[str, Any]]]:
             quiet = time.monotonic() + 2
     consumer.close()
     return found
+
+
+def test_through_a_gateway_that_is_down_then_up(
+    door: tuple[Worker, Gateway], tmp_path: Path
+) -> None:
+    """Against an unreachable gateway the events wait; a refused token keeps them; the
+    right token sends them, in order, and the worker counts exactly them."""
+    w, g = door
+    token = g.token("--name", "site-1", "--site", "S1")
+    now = datetime.now(UTC)
+    h = lambda hours: (now - timedelta(hours=hours)).astimezone(ZONE).isoformat()  # noqa: E731
+    events = [cin(f"P{i}", h(3), f"in-{i}", role="marshal") for i in range(10)]
+    events += [cout(f"P{i}", h(1), f"out-{i}") for i in range(5)]
+    spool = tmp_path / "app.spool"
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with Emitter(spool, url=nowhere, token=token, background=False, timeout=1) as out:
+        out.emit_many(events)
+        assert out.flush(timeout=1) == len(events) and out.last_error is not None
+    with Emitter(spool, url=g.url, token="mst_wrong", background=False) as out:
+        with pytest.raises(Refused, match="401"):
+            out.flush(timeout=5)
+        assert out.pending == len(events)
+    rejected: list[str] = []
+    with Emitter(
+        spool, url=g.url, token=token, on_rejected=lambda v, why: rejected.append(why)
+    ) as out:
+        out.emit(late := cin("late", h(0.5), "late-1", role="marshal"))
+        assert out.flush(timeout=30) == 0 and out.sent == len(events) + 1
+    assert rejected == []
+
+    records = [("events", json.dumps(e).encode()) for e in [*events, late]]
+    ref = reference.build(records, timedelta(hours=12), now)
+    want = reference.metrics(ref, now, ZONE)
+    assert want["on_post_now"] == 6
+    w.metrics_settle(now, want)
