@@ -278,6 +278,7 @@ FROM recruit_deltas;
 -- of shift_deltas over the start and end ranges that matter: shifts on post at the
 -- cutoff, shifts started since the last whole hour (or day), auto shifts ended since then,
 -- and around local midnight D.
+-- Redefined, with the same results, by 008_metrics_once.sql.
 CREATE OR REPLACE VIEW metrics_at AS
 WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
