@@ -169,3 +169,20 @@ def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):
     scopes = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
     bad = mismatches(reader, ref, cutoffs, scopes, zone)
     assert not bad, bad[:2]
+
+
+def test_the_api_runs_the_views_own_select(city):
+    """`metrics` runs metrics_at's SELECT inline (faster); it answers what the view does."""
+    from sinks.queries import METRICS_SQL, ch_time
+
+    reader = LocalReader(city)
+    zone = ZoneInfo("Asia/Shanghai")
+    for at in [datetime(2022, 3, 19, 2, 0, tzinfo=UTC), datetime(2022, 3, 20, 5, 29, tzinfo=UTC)]:
+        for scope in [Scope(), Scope(org="union", role="marshal"), Scope(district="浦东新区")]:
+            parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
+            parameters |= {k: v or "" for k, v in scope.__dict__.items()}
+            view = city.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
+            want = {k: v for k, v in view.first_item.items() if k != "at"}
+            got = metrics(reader, at, zone, scope)
+            assert {k: got[k] for k in want} == pytest.approx(want), (at, scope)
+            assert got["person_times"] > 0
