@@ -214,7 +214,7 @@ class Emitter:
                 self.spool.remove_through(batch[sent.count - 1].seq)
                 self.sent += sent.count
                 self.last_error = None
-                if sent.count < len(batch):
+                if sent.failed:
                     raise Unreachable(f"{self.target} took {sent.count} of {len(batch)} events")
             return True
 

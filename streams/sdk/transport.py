@@ -29,6 +29,7 @@ class Refused(MusterError):
 class Sent:
     count: int  # how many items from the start of the batch were taken
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (seq, why) sent to the DLQ
+    failed: bool = False  # the rest could not be sent now (a gateway takes 1 MiB at a time)
 
 
 class Transport(Protocol):
@@ -89,7 +90,7 @@ class KafkaTransport:
             self.close()
             if taken == 0:
                 raise Unreachable(f"Kafka at {self.bootstrap} did not take the events")
-        return Sent(taken)
+        return Sent(taken, failed=taken < len(batch))
 
     def close(self) -> None:
         if self._producer is not None:

@@ -155,14 +155,23 @@ def test_through_a_gateway_that_is_down_then_up(
         assert out.pending == len(events)
     rejected: list[str] = []
     with Emitter(
-        spool, url=g.url, token=token, on_rejected=lambda v, why: rejected.append(why)
+        spool,
+        url=g.url,
+        token=token,
+        background=False,
+        retry_seconds=60,
+        on_rejected=lambda v, why: rejected.append(why),
     ) as out:
         out.emit(late := cin("late", h(0.5), "late-1", role="marshal"))
-        assert out.flush(timeout=30) == 0 and out.sent == len(events) + 1
+        # more than 1 MiB spooled: sent in several requests, none of them an error
+        big = [cout(f"Z{i}", h(0.2), f"z{i}") | {"note": "x" * 3000} for i in range(400)]
+        out.emit_many(big)
+        assert out.flush(timeout=0) == 0 and out.sent == len(events) + 1 + len(big)  # one go
+        assert out.last_error is None
     assert rejected == []
 
-    records = [("events", json.dumps(e).encode()) for e in [*events, late]]
+    records = [("events", json.dumps(e).encode()) for e in [*events, late, *big]]
     ref = reference.build(records, timedelta(hours=12), now)
     want = reference.metrics(ref, now, ZONE)
-    assert want["on_post_now"] == 6
+    assert want["on_post_now"] == 6 and want["orphan_checkouts"] == 400
     w.metrics_settle(now, want)
