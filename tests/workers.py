@@ -24,7 +24,7 @@ from urllib.parse import quote
 from confluent_kafka import Producer
 
 from sinks.reader import WorkerReader
-from streams.launcher import wait_for_worker
+from streams.launcher import wait_for_gateway, wait_for_worker
 from streams.settings import Settings
 from tests import reference
 from tests.scenarios import Scenario
@@ -117,6 +117,9 @@ class Gateway:
 
     def __init__(self, worker: Worker) -> None:
         self.env = worker.env | {"MUSTER_GATEWAY_PORT": str(free_port())}
+        self.settings = worker.settings.model_copy(
+            update={"gateway_port": int(self.env["MUSTER_GATEWAY_PORT"])}
+        )
         self.url = f"http://127.0.0.1:{self.env['MUSTER_GATEWAY_PORT']}"
         self.log = Path(worker.env["MUSTER_DATA_DIR"]) / "gateway.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -129,14 +132,7 @@ class Gateway:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
-                    return
-            except OSError:
-                assert self.proc.poll() is None, self.log.read_text()[-2000:]
-                time.sleep(0.1)
-        raise AssertionError("the gateway did not answer within 10 s")
+        wait_for_gateway(self.settings, self.proc, timeout=10)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -38,6 +38,30 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+def reliable_producer(bootstrap: str, client_id: str, timeout: float, linger_ms: int = 5) -> Any:
+    """An idempotent kafka-python producer with `acks=all` whose every wait (bootstrap,
+    metadata, a request) ends after `timeout` seconds, delivery after twice that; raises
+    Unreachable when Kafka does not answer. The gateway and the emitter both use it."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    ms = int(timeout * 1000)
+    try:
+        return KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            bootstrap_timeout_ms=ms,
+            max_block_ms=ms,
+            request_timeout_ms=ms,
+            delivery_timeout_ms=2 * ms,
+            client_id=client_id,
+        )
+    except KafkaError as exc:
+        raise Unreachable(f"Kafka at {bootstrap} does not answer ({exc})") from exc
+
+
 class KafkaTransport:
     """An idempotent kafka-python producer with `acks=all`, made again after a failure."""
 
@@ -46,25 +70,8 @@ class KafkaTransport:
         self._producer: Any = None
 
     def _get(self) -> Any:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
-
         if self._producer is None:
-            ms = int(self.timeout * 1000)
-            try:
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self.bootstrap,
-                    acks="all",
-                    enable_idempotence=True,
-                    linger_ms=5,
-                    bootstrap_timeout_ms=ms,
-                    max_block_ms=ms,
-                    request_timeout_ms=ms,
-                    delivery_timeout_ms=2 * ms,
-                    client_id="muster-emitter",
-                )
-            except KafkaError as exc:
-                raise Unreachable(f"Kafka at {self.bootstrap} does not answer ({exc})") from exc
+            self._producer = reliable_producer(self.bootstrap, "muster-emitter", self.timeout)
         return self._producer
 
     def send(self, batch: list[Spooled]) -> Sent:

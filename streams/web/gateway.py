@@ -23,6 +23,7 @@ from schemas.dlq import DeadLetter
 from schemas.errors import MusterError
 from streams.broker import is_listening
 from streams.core.ingest import MAX_BODY, NotEvents, Record, read_body, refusal
+from streams.sdk.transport import Unreachable, reliable_producer
 from streams.settings import Settings
 from streams.web.tokens import TokenFile
 
@@ -43,27 +44,14 @@ class Producer:
         self._lock = threading.Lock()
 
     def _get(self) -> Any:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
-
         with self._lock:
             if self._producer is None:
                 try:
-                    self._producer = KafkaProducer(
-                        bootstrap_servers=self.settings.kafka_bootstrap,
-                        acks="all",
-                        enable_idempotence=True,
-                        linger_ms=2,
-                        bootstrap_timeout_ms=5000,
-                        max_block_ms=5000,
-                        request_timeout_ms=5000,
-                        delivery_timeout_ms=10000,
-                        client_id="muster-gateway",
+                    self._producer = reliable_producer(
+                        self.settings.kafka_bootstrap, "muster-gateway", timeout=5, linger_ms=2
                     )
-                except KafkaError as exc:
-                    raise BrokerUnavailable(
-                        f"Kafka at {self.settings.kafka_bootstrap} does not answer: {exc}"
-                    ) from exc
+                except Unreachable as exc:
+                    raise BrokerUnavailable(str(exc)) from exc
             return self._producer
 
     def send_all(self, records: list[tuple[str, bytes | None, bytes]]) -> None:
