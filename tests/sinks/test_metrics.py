@@ -171,18 +171,74 @@ def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):
     assert not bad, bad[:2]
 
 
-def test_the_api_runs_the_views_own_select(city):
-    """`metrics` runs metrics_at's SELECT inline (faster); it answers what the view does."""
+def test_shifts_on_whole_hours_and_at_midnight_read_exactly(store):
+    """Shanghai's midnight is a whole UTC hour, so national, org and role scopes read the
+    people on post at D and at the cutoff's hour from on_post_hours. Shifts that start or end
+    exactly on an hour, at D or at a cutoff, and cutoffs exactly on them and a microsecond
+    either side: every metric under every person scope equals the reference."""
+    midnight = datetime(2022, 3, 18, 16, 0, tzinfo=UTC)  # Shanghai, 19 March 00:00
+    rng = random.Random(7)
+    s = Scenario()
+    s.add("sites", site("S1", "2022-03-01T00:00:00Z", "s1"))
+    for p in range(40):
+        for i in range(rng.randint(2, 9)):
+            ts = midnight + timedelta(hours=rng.randrange(-14, 20))
+            if rng.random() < 0.3:  # a cutoff below falls on some of these
+                ts += timedelta(minutes=rng.choice((23, 41)))
+            stamp = ts.isoformat().replace("+00:00", "Z")
+            if rng.random() < 0.6:
+                org, role = rng.choice(("union", "party")), rng.choice(("guide", "marshal"))
+                s.add("events", cin(f"p{p}", stamp, f"e{p}-{i}", "S1", role, org))
+            else:
+                s.add("events", cout(f"p{p}", stamp, f"e{p}-{i}"))
+    RowWriter(store).write(merged(fold(Core(), s.records, NOW, zone=ZONE)))
+    ref = reference.build(s.topic_order(), MAX, NOW)
+    reader = LocalReader(store)
+    tick = timedelta(microseconds=1)
+    cutoffs = [
+        midnight + offset + nudge
+        for offset in (timedelta(0), timedelta(hours=1), timedelta(hours=7, minutes=23))
+        for nudge in (-tick, timedelta(0), tick)
+    ] + [midnight + timedelta(hours=h, minutes=m) for h in (-2, 5, 12, 19) for m in (0, 23)]
+    scopes = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
+    bad = mismatches(reader, ref, cutoffs, scopes, ZONE)
+    assert not bad, bad[:2]
+
+
+def test_metrics_answer_what_the_view_does(city):
+    """`metrics` runs a few queries written for the scope asked (sinks/metric_reads.py);
+    at cutoffs across the simulated city and every kind of scope it answers what the
+    `metrics_at` view analysts query does."""
     from sinks.queries import METRICS_SQL, ch_time
 
     reader = LocalReader(city)
     zone = ZoneInfo("Asia/Shanghai")
-    for at in [datetime(2022, 3, 19, 2, 0, tzinfo=UTC), datetime(2022, 3, 20, 5, 29, tzinfo=UTC)]:
-        for scope in [Scope(), Scope(org="union", role="marshal"), Scope(district="浦东新区")]:
+    team, site_id = city.query(
+        "SELECT anyIf(team_id, team_id != ''), any(site_id) FROM shifts_current"
+    ).result_rows[0]
+    scopes = [
+        Scope(),
+        Scope(org="union"),
+        Scope(role="marshal"),
+        Scope(org="union", role="marshal"),
+        Scope(team_id=team),
+        Scope(team_id=team, role="marshal"),
+        Scope(district="浦东新区"),
+        Scope(district="浦东新区", org="union"),
+        Scope(site_id=site_id),
+        Scope(city="上海市", team_id=team),
+    ]
+    cutoffs = [
+        datetime(2022, 3, 19, 2, 0, tzinfo=UTC),
+        datetime(2022, 3, 19, 16, 0, tzinfo=UTC),
+        datetime(2022, 3, 20, 5, 29, 59, 999999, tzinfo=UTC),
+    ]
+    for at in cutoffs:
+        for scope in scopes:
             parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
             parameters |= {k: v or "" for k, v in scope.__dict__.items()}
             view = city.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
             want = {k: v for k, v in view.first_item.items() if k != "at"}
             got = metrics(reader, at, zone, scope)
             assert {k: got[k] for k in want} == pytest.approx(want), (at, scope)
-            assert got["person_times"] > 0
+    assert metrics(reader, cutoffs[-1], zone, Scope())["person_times"] > 0

@@ -1,0 +1,365 @@
+"""SPEC §4 at a cutoff and scope as a few small queries, each written for the scope asked.
+
+`metrics_at` (sinks/migrations) answers every scope with one query, and ClickHouse spends
+much of a call analysing the branches the scope does not take. Here Python decides what the
+scope needs (which rollup grain, which filters, which distinct counts), works out every
+time bound itself, and sends only that. National, org and role scopes read whole hours
+from rollups and only the shifts of the cutoff's own hour raw, except coverage, which
+counts every shift on post per site. The definitions are the view's; tests check the two
+agree at every cutoff and scope they know, and `muster bench` against a full re-read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+SITE_SCOPES = ("city", "district", "street", "community", "site_id")
+PERSON_SCOPES = ("org", "role", "team_id")
+
+
+class _Reader(Protocol):
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One metrics question: the cutoff, local midnight D and the scope's values."""
+
+    at: datetime
+    midnight: datetime
+    sites: dict[str, str]  # site scopes given, by column
+    person: dict[str, str]  # org / role / team_id given
+
+    @property
+    def site_scoped(self) -> bool:
+        return bool(self.sites)
+
+    @property
+    def by_team(self) -> bool:
+        return "team_id" in self.person
+
+    @property
+    def hourly(self) -> bool:
+        """National and org/role scopes read the hourly rollup; the others read days."""
+        return not self.site_scoped and not self.by_team
+
+    @property
+    def key(self) -> int:
+        """The person scope key: which bit of `firsts` / `day_firsts` applies."""
+        return ("org" in self.person) + 2 * ("role" in self.person) + 4 * self.by_team
+
+
+def _time(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _hour(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _micros(ts: datetime) -> int:
+    return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def read_metrics(reader: _Reader, ask: Ask) -> dict[str, Any]:
+    """Every SPEC §4 metric at `ask.at` in its scope, with the columns `metrics_at` has."""
+    cutoff = ask.at.astimezone(UTC)
+    utc_day: date = cutoff.date()
+    utc_midnight = datetime.combine(utc_day, datetime.min.time(), tzinfo=UTC)
+    hour_start = _hour(cutoff)
+    midnight = ask.midnight.astimezone(UTC)
+    first_hour = _hour(midnight)
+    if first_hour != midnight:
+        first_hour += timedelta(hours=1)  # the first whole hour at or after local midnight D
+    # D on a whole UTC hour: the people on post at D are one row of on_post_hours
+    whole_midnight = ask.hourly and first_hour == midnight
+    recruit_key = f"{ask.person.get('org', '')}\x1f\x1f{ask.person.get('team_id', '')}"
+    counts_recruits = not ask.site_scoped and "role" not in ask.person
+
+    params: dict[str, Any] = {
+        "cutoff": _time(cutoff),
+        "recruit_key": recruit_key,
+        "utc_day": utc_day.isoformat(),
+        "utc_midnight": _time(utc_midnight),
+    }
+    head = reader.query(_head_sql(counts_recruits), params).dicts()[0]
+    longest = timedelta(microseconds=int(head["longest"]))
+
+    raw_from = hour_start if ask.hourly else utc_midnight
+    times = {
+        "after": cutoff + longest,
+        "before": cutoff - longest,
+        "midnight": midnight,
+        "midnight_after": midnight + longest,
+        "midnight_before": midnight - longest,
+        "raw_from": raw_from,
+        "raw_before": raw_from - longest,
+        "hour_start": hour_start,
+        "first_hour": first_hour,
+    }
+    params |= {name: _time(ts) for name, ts in times.items()}
+    params |= {
+        "cutoff_us": _micros(cutoff),
+        "hour_us": _micros(hour_start),
+        "hour": _seconds(hour_start),
+        "first_hour_s": _seconds(first_hour),
+        "midnight_s": _seconds(midnight),
+        "k": ask.key,
+        "key_org": ask.person.get("org", ""),
+        "key_role": ask.person.get("role", ""),
+    }
+    params |= ask.person | ask.sites
+
+    scoped = ""
+    if ask.site_scoped:
+        rows = reader.query(
+            "SELECT site_id, cityHash64(site_id) FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')})"
+            " WHERE " + " AND ".join(f"{name} = {{{name}:String}}" for name in ask.sites),
+            params,
+        ).rows
+        params["site_ids"] = [row[0] for row in rows]
+        params["site_keys"] = [int(row[1]) for row in rows]
+        scoped = "site_key IN {site_keys:Array(UInt64)}"
+
+    raw = reader.query(_raw_sql(ask, scoped, whole_midnight), params).dicts()[0]
+    past = reader.query(_past_sql(ask), params).dicts()[0]
+    cover = reader.query(_coverage_sql(ask, scoped), params).dicts()[0]
+    distinct = reader.query(_distinct_sql(ask, scoped), params).dicts()[0]
+
+    if ask.hourly:
+        # the people on post at the cutoff's hour, plus those started and ended since
+        on_post = int(past["on_post_h"]) + int(raw["on_post_delta"])
+        not_yet = (
+            int(past["left_h"])
+            - int(raw["gone_left"])
+            - (_micros(cutoff) - _micros(hour_start))
+            * (int(past["on_post_h"]) - int(raw["gone_n"]))
+            + int(raw["new_left"])
+        )
+        on_post_today = int(past["today"]) + int(raw["today"])
+        on_post_today += int(past["on_post_d"]) if whole_midnight else 0
+        people = int(past["new_people"]) + int(raw["new_people"])
+    else:
+        on_post, not_yet = int(cover["on_post_now"]), int(cover["not_yet_micros"])
+        on_post_today = int(distinct["today"] if ask.site_scoped else raw["today"])
+        people = int(
+            distinct["people"] if ask.site_scoped else past["new_people"] + raw["new_people"]
+        )
+    active, covered = int(cover["sites_active"]), int(cover["sites_covered"])
+    return {
+        "recruited": head["recruited"] if counts_recruits else None,
+        "on_post_now": on_post,
+        "on_post_today": on_post_today,
+        "cumulative_people": people,
+        "person_times": int(past["person_times"]) + int(raw["person_times"]),
+        "hours": (int(past["micros"]) + int(raw["micros"]) - not_yet) / 3600e6,
+        "hours_auto": (int(past["auto_micros"]) + int(raw["auto_micros"])) / 3600e6,
+        "teams": int(distinct["teams"]),
+        "sites_active": active,
+        "sites_covered": covered,
+        "coverage": 0 if active == 0 else covered / active,
+        "orphan_checkouts": head["orphan_checkouts"],
+        "dlq": head["dlq"],
+    }
+
+
+def _seconds(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+T = "DateTime64(6, 'UTC')"
+
+
+def _head_sql(counts_recruits: bool) -> str:
+    """The longest shift, orphan check-outs, the DLQ, and first registrations (SPEC §4
+    `recruited`) when the scope counts them."""
+    recruited = (
+        ", (SELECT sum(n) FROM recruit_days WHERE key = {recruit_key:String} "
+        "AND day < {utc_day:Date}) + (SELECT sum(sign) FROM recruit_deltas "
+        f"WHERE key = {{recruit_key:String}} AND ts >= {{utc_midnight:{T}}} "
+        f"AND ts <= {{cutoff:{T}}}) AS recruited"
+    )
+    return (
+        "SELECT (SELECT ifNull(max(micros), 0) FROM shift_longest) AS longest, "
+        "(SELECT sum(n) FROM orphan_days WHERE day < {utc_day:Date}) "
+        f"+ (SELECT sum(delta) FROM orphan_deltas WHERE ts >= {{utc_midnight:{T}}} "
+        f"AND ts <= {{cutoff:{T}}}) AS orphan_checkouts, "
+        "(SELECT count() FROM dlq FINAL) AS dlq" + (recruited if counts_recruits else "")
+    )
+
+
+def _person_filter(ask: Ask) -> str:
+    return "".join(f" AND {name} = {{{name}:String}}" for name in ask.person)
+
+
+def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
+    """The shifts not yet in a rollup: since `raw_from` (the cutoff's hour, or its UTC day
+    for site and team scopes); for national scopes the changes to on_post_hours since the
+    hour; for on_post_today the first shifts of the day since D and, unless on_post_hours
+    has it, the people on post at D."""
+    k = ask.key
+    recent = f" AND (started_at < {{first_hour:{T}}} OR started_at >= {{hour_start:{T}}})"
+    branches = [
+        f"(started_at >= {{raw_from:{T}}} AND ended_at >= {{raw_from:{T}}} "
+        f"AND ended_at <= {{after:{T}}})",
+        f"(ended_at >= {{raw_from:{T}}} AND ended_at <= {{cutoff:{T}}} "
+        f"AND started_at >= {{raw_before:{T}}})",
+    ]
+    sums = [
+        f"sumIf(s, started_at >= {{raw_from:{T}}}) AS person_times",
+        f"sumIf(len, started_at >= {{raw_from:{T}}}) AS micros",
+        f"sumIf(s, started_at >= {{raw_from:{T}}} AND bitTest(firsts, {k})) AS new_people",
+        f"sumIf(len, reason = 'auto' AND ended_at >= {{raw_from:{T}}} "
+        f"AND ended_at <= {{cutoff:{T}}}) AS auto_micros",
+    ]
+    today = []
+    if ask.hourly:
+        new = f"started_at > {{hour_start:{T}}} AND ended_at > {{cutoff:{T}}}"
+        gone = (
+            f"started_at <= {{hour_start:{T}}} AND ended_at > {{hour_start:{T}}} "
+            f"AND ended_at <= {{cutoff:{T}}}"
+        )
+        sums += [
+            f"sumIf(s, {new}) - sumIf(s, {gone}) AS on_post_delta",
+            f"sumIf(s * (end_us - {{cutoff_us:Int64}}), {new}) AS new_left",
+            f"sumIf(s * (end_us - {{hour_us:Int64}}), {gone}) AS gone_left",
+            f"sumIf(s, {gone}) AS gone_n",
+        ]
+    if whole_midnight:
+        # on_post_hours counts a shift started at D as on post at D; SPEC's first part
+        # (started before D) does not, and the day-first sum below already has it
+        branches.append(
+            f"(started_at = {{midnight:{T}}} AND ended_at > {{midnight:{T}}} "
+            f"AND ended_at <= {{midnight_after:{T}}})"
+        )
+        today.append(f"-sumIf(s, started_at = {{midnight:{T}}} AND ended_at > {{midnight:{T}}})")
+    if not ask.site_scoped:
+        if not whole_midnight:
+            branches.append(
+                f"(ended_at > {{midnight:{T}}} AND ended_at <= {{midnight_after:{T}}} "
+                f"AND started_at > {{midnight_before:{T}}} AND started_at < {{midnight:{T}}})"
+            )
+            today.append(f"sumIf(s, started_at < {{midnight:{T}}} AND ended_at > {{midnight:{T}}})")
+        since = recent if ask.hourly else ""
+        if not whole_midnight:  # else the first shifts of the day since the hour are read
+            branches.append(
+                f"(started_at >= {{midnight:{T}}} AND ended_at >= {{midnight:{T}}} "
+                f"AND ended_at <= {{after:{T}}}{since})"
+            )
+        today.append(
+            f"sumIf(s, started_at >= {{midnight:{T}}} AND bitTest(day_firsts, {k}){since})"
+        )
+    sums.append(f"{' + '.join(today) or '0'} AS today")
+    return (
+        f"SELECT {', '.join(sums)} "
+        "FROM (SELECT toInt64(sign) AS s, started_at, ended_at, reason, firsts, day_firsts, "
+        "toUnixTimestamp64Micro(ended_at) AS end_us, "
+        "s * (end_us - toUnixTimestamp64Micro(started_at)) AS len "
+        f"FROM shift_deltas WHERE started_at <= {{cutoff:{T}}}"
+        + _person_filter(ask)
+        + (f" AND {scoped}" if scoped else "")
+        + " AND ("
+        + " OR ".join(branches)
+        + "))"
+    )
+
+
+def _past_sql(ask: Ask) -> str:
+    """Whole hours (or UTC days) before `raw_from`, from the one grain that fits the scope;
+    for national scopes also the people on post at the cutoff's hour and at D."""
+    k = ask.key
+    person = _person_filter(ask)
+    if ask.hourly:
+        return (
+            "SELECT * FROM ("
+            f"SELECT sum(shifts) AS person_times, sum(micros) AS micros, "
+            f"sum(auto_micros) AS auto_micros, sum(first{k}) AS new_people, "
+            f"sumIf(today{k}, hour >= {{first_hour_s:DateTime('UTC')}}) AS today "
+            f"FROM shift_hours WHERE hour < {{hour:DateTime('UTC')}}{person}) AS p, ("
+            "SELECT sumIf(people, hour = {hour:DateTime('UTC')}) AS on_post_h, "
+            "sumIf(left_micros, hour = {hour:DateTime('UTC')}) AS left_h, "
+            "sumIf(people, hour = {midnight_s:DateTime('UTC')}) AS on_post_d "
+            "FROM on_post_hours WHERE hour IN "
+            f"({{hour:DateTime('UTC')}}, {{midnight_s:DateTime('UTC')}}){person}) AS o"
+        )
+    sites = " AND site_id IN {site_ids:Array(String)}" if ask.site_scoped else ""
+    if ask.by_team:
+        return (
+            f"SELECT sum(shifts) AS person_times, sum(micros) AS micros, "
+            f"sum(auto_micros) AS auto_micros, sum(first{k}) AS new_people "
+            f"FROM team_days WHERE day < {{utc_day:Date}}{person}{sites}"
+        )
+    return (
+        "SELECT sum(shifts) AS person_times, sum(micros) AS micros, "
+        "sum(auto_micros) AS auto_micros, 0 AS new_people "
+        f"FROM site_days WHERE day < {{utc_day:Date}}{person}{sites}"
+    )
+
+
+def _coverage_sql(ask: Ask, scoped: str) -> str:
+    """SPEC §6 coverage of the active sites in scope (person scopes do not apply), and from
+    the same read of the shifts on post, `on_post_now` and the time they have yet to run.
+
+    Shifts on post are counted per cell (a site's hash XOR a role's) and per site. Each
+    active site wants its cells (a requirement with a minimum above 0) or, with no such
+    requirement, its site total at 1 or more; it is covered when every cell it wants is
+    met. Row 0 of both sides carries the scope's totals."""
+    sites = " AND ".join(f"{name} = {{{name}:String}}" for name in ask.sites)
+    match = " AND ".join(f"{name} = {{{name}:String}}" for name in ask.person) or "1"
+    return (
+        "SELECT countIf(site_key != 0) AS sites_active, "
+        "countIf(site_key != 0 AND met = wants) AS sites_covered, "
+        "sumIf(scope_n, site_key = 0) AS on_post_now, "
+        "sumIf(scope_left, site_key = 0) AS not_yet_micros "
+        "FROM (SELECT w.site_key AS site_key, any(w.wants) AS wants, "
+        "sum(st.n >= w.need) AS met, sum(st.scope_n) AS scope_n, "
+        "sum(st.scope_left) AS scope_left "
+        "FROM (SELECT site_key, "
+        "if(want.1 = '', site_key, bitXor(site_key, cityHash64(want.1))) AS c, "
+        "want.2 AS need, length(wanted) AS wants "
+        "FROM (SELECT cityHash64(site_id) AS site_key, arrayFilter(x -> x.2 > 0, "
+        "arrayZip(mapKeys(requirements), mapValues(requirements))) AS required, "
+        "if(empty(required), [('', toUInt32(1))], required) AS wanted "
+        f"FROM sites_at(at = {{cutoff:{T}}}) WHERE active = 1"
+        + (f" AND {sites}" if sites else "")
+        + ") ARRAY JOIN wanted AS want "
+        "UNION ALL SELECT 0, 0, 0, 0) AS w "
+        "LEFT JOIN (SELECT multiIf(grouping(site_key, cell) = 3, 0, "
+        "grouping(site_key, cell) = 1, site_key, cell) AS c, sum(s) AS n, "
+        "sum(if(matched, s, 0)) AS scope_n, sum(if(matched, s * left_us, 0)) AS scope_left "
+        "FROM (SELECT site_key, cell, "
+        f"toInt64(sign) AS s, {match} AS matched, "
+        "toUnixTimestamp64Micro(ended_at) - {cutoff_us:Int64} AS left_us FROM shift_deltas "
+        f"WHERE ended_at > {{cutoff:{T}}} AND ended_at <= {{after:{T}}} "
+        f"AND started_at > {{before:{T}}} AND started_at <= {{cutoff:{T}}}"
+        + (f" AND {scoped}" if scoped else "")
+        + ") GROUP BY GROUPING SETS ((site_key), (cell), ())) AS st ON st.c = w.c "
+        "GROUP BY w.site_key)"
+    )
+
+
+def _distinct_sql(ask: Ask, scoped: str) -> str:
+    """Distinct counts: people and teams over the sites in scope, or teams elsewhere."""
+    person = _person_filter(ask)
+    if ask.hourly:
+        return (
+            "SELECT uniqExact(team_key) AS teams FROM team_firsts WHERE k = {k:UInt8} "
+            "AND org = {key_org:String} AND role = {key_role:String} "
+            f"AND first_start <= {{cutoff:{T}}}"
+        )
+    if not ask.site_scoped:
+        return (
+            "SELECT uniqExact(team_id) AS teams FROM team_cells "
+            f"WHERE first_start <= {{cutoff:{T}}}{person}"
+        )
+    return (
+        "SELECT (SELECT count() FROM (SELECT person_id FROM shift_deltas "
+        f"WHERE ended_at > {{midnight:{T}}} AND ended_at <= {{after:{T}}} "
+        f"AND started_at > {{midnight_before:{T}}} AND started_at <= {{cutoff:{T}}} "
+        f"AND {scoped}{person} GROUP BY person_id HAVING sum(sign) > 0)) AS today, "
+        "uniqExact(person_id) AS people, uniqExactIf(team_id, team_id != '') AS teams "
+        f"FROM site_people WHERE site_id IN {{site_ids:Array(String)}} "
+        f"AND first_start <= {{cutoff:{T}}}{person}"
+    )
