@@ -97,8 +97,9 @@ def connect(url: str, database: str, create: bool = True) -> Client:
         raise StoreError(f"cannot open the store at {redact(url)}: {first_line(exc)}") from exc
 
 
-def migrate(client: Client) -> list[str]:
-    """Apply the migrations not yet applied; return what was applied."""
+def migrate(client: Client, upto: int | None = None) -> list[str]:
+    """Apply the migrations not yet applied (through version `upto`, if given); return
+    what was applied."""
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
@@ -107,7 +108,7 @@ def migrate(client: Client) -> list[str]:
     done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
     applied = []
     for migration in migrations():
-        if migration.version in done:
+        if migration.version in done or (upto is not None and migration.version > upto):
             continue
         for statement in migration.statements:
             try:

@@ -2,6 +2,7 @@
 the reference implementation, at every cutoff and scope of the edge scenario."""
 
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,6 +10,7 @@ import pytest
 
 from sinks.queries import Scope, day_start, metrics
 from sinks.reader import LocalReader
+from sinks.store import connect, migrate
 from sinks.writer import RowWriter
 from streams.sim.simulator import Plan, generate
 from tests import reference
@@ -69,6 +71,32 @@ def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(sto
                 if not same(got, want):
                     mismatches.append((cutoff.isoformat(), scope, brute, got, want))
     assert not mismatches, mismatches[:3]
+
+
+def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(store_url):
+    """Migration 009 adds the site and cell hashes, on_post_hours, team_firsts and
+    orphan_days to a store that already holds the edge scenario (written under 008) and
+    fills them from what it holds; every metric at every cutoff and scope then equals the
+    reference, and shifts written after it are counted too."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    client = connect(store_url, name)
+    try:
+        migrate(client, upto=8)
+        scenario = edge_scenario()
+        records = scenario.records
+        half = len(records) // 2
+        core, writer = Core(), RowWriter(client)
+        writer.write(merged(fold(core, records[:half], NOW)))
+        assert migrate(client) == ["009_national_reads"]
+        writer.write(merged(fold(core, records, NOW, start=half)))
+        ref = reference.build(scenario.topic_order(), MAX, NOW)
+        reader = LocalReader(client)
+        bad = mismatches(reader, ref, CUTOFFS, SCOPES, ZONE)
+        assert not bad, bad[:2]
+        assert client.query("SELECT count() FROM on_post_hours").result_rows[0][0] > 0
+        assert client.query("SELECT count() FROM team_firsts").result_rows[0][0] > 0
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {name}")
 
 
 def test_edge_scenario_exercises_every_rule(store):
