@@ -3,6 +3,7 @@ the reference implementation, at every cutoff and scope of the edge scenario."""
 
 import random
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -169,6 +170,25 @@ def batches(items: list, rng: random.Random) -> list[list]:
     return out
 
 
+PERSON_SCOPES = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
+
+
+def one_site_people(rng: random.Random, when: Callable[[random.Random], datetime]) -> Scenario:
+    """40 people at one site, 2 to 9 events each at `when(rng)`: check-ins (union or party,
+    guide or marshal) and check-outs."""
+    s = Scenario()
+    s.add("sites", site("S1", "2022-03-01T00:00:00Z", "s1"))
+    for p in range(40):
+        for i in range(rng.randint(2, 9)):
+            stamp = when(rng).isoformat().replace("+00:00", "Z")
+            if rng.random() < 0.6:
+                org, role = rng.choice(("union", "party")), rng.choice(("guide", "marshal"))
+                s.add("events", cin(f"p{p}", stamp, f"e{p}-{i}", "S1", role, org))
+            else:
+                s.add("events", cout(f"p{p}", stamp, f"e{p}-{i}"))
+    return s
+
+
 def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):
     """Asia/Kolkata (UTC+5:30): local midnight falls mid-hour, so `on_post_today` joins
     whole hours of first shifts to raw half hours. People with several shifts a day, many
@@ -177,25 +197,19 @@ def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):
     zone = ZoneInfo("Asia/Kolkata")
     midnight = datetime(2022, 3, 18, 18, 30, tzinfo=UTC)  # Kolkata, 19 March 00:00
     rng = random.Random(5)
-    s = Scenario()
-    s.add("sites", site("S1", "2022-03-01T00:00:00Z", "s1"))
-    for p in range(40):
-        for i in range(rng.randint(2, 9)):
-            ts = midnight + timedelta(minutes=rng.randrange(-6 * 60, 20 * 60))
-            if rng.random() < 0.4:  # around midnight
-                ts = midnight + timedelta(minutes=rng.randrange(-50, 50))
-            stamp = ts.isoformat().replace("+00:00", "Z")
-            if rng.random() < 0.6:
-                org, role = rng.choice(("union", "party")), rng.choice(("guide", "marshal"))
-                s.add("events", cin(f"p{p}", stamp, f"e{p}-{i}", "S1", role, org))
-            else:
-                s.add("events", cout(f"p{p}", stamp, f"e{p}-{i}"))
+
+    def when(rng: random.Random) -> datetime:
+        ts = midnight + timedelta(minutes=rng.randrange(-6 * 60, 20 * 60))
+        if rng.random() < 0.4:  # around midnight
+            ts = midnight + timedelta(minutes=rng.randrange(-50, 50))
+        return ts
+
+    s = one_site_people(rng, when)
     RowWriter(store).write(merged(fold(Core(), s.records, NOW, zone=zone)))
     ref = reference.build(s.topic_order(), MAX, NOW)
     reader = LocalReader(store)
     cutoffs = [midnight + timedelta(minutes=m) for m in (0, 1, 29, 31, 95, 125, 600, 1439)]
-    scopes = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
-    bad = mismatches(reader, ref, cutoffs, scopes, zone)
+    bad = mismatches(reader, ref, cutoffs, PERSON_SCOPES, zone)
     assert not bad, bad[:2]
 
 
@@ -206,19 +220,14 @@ def test_shifts_on_whole_hours_and_at_midnight_read_exactly(store):
     either side: every metric under every person scope equals the reference."""
     midnight = datetime(2022, 3, 18, 16, 0, tzinfo=UTC)  # Shanghai, 19 March 00:00
     rng = random.Random(7)
-    s = Scenario()
-    s.add("sites", site("S1", "2022-03-01T00:00:00Z", "s1"))
-    for p in range(40):
-        for i in range(rng.randint(2, 9)):
-            ts = midnight + timedelta(hours=rng.randrange(-14, 20))
-            if rng.random() < 0.3:  # a cutoff below falls on some of these
-                ts += timedelta(minutes=rng.choice((23, 41)))
-            stamp = ts.isoformat().replace("+00:00", "Z")
-            if rng.random() < 0.6:
-                org, role = rng.choice(("union", "party")), rng.choice(("guide", "marshal"))
-                s.add("events", cin(f"p{p}", stamp, f"e{p}-{i}", "S1", role, org))
-            else:
-                s.add("events", cout(f"p{p}", stamp, f"e{p}-{i}"))
+
+    def when(rng: random.Random) -> datetime:
+        ts = midnight + timedelta(hours=rng.randrange(-14, 20))
+        if rng.random() < 0.3:  # a cutoff below falls on some of these
+            ts += timedelta(minutes=rng.choice((23, 41)))
+        return ts
+
+    s = one_site_people(rng, when)
     RowWriter(store).write(merged(fold(Core(), s.records, NOW, zone=ZONE)))
     ref = reference.build(s.topic_order(), MAX, NOW)
     reader = LocalReader(store)
@@ -228,8 +237,7 @@ def test_shifts_on_whole_hours_and_at_midnight_read_exactly(store):
         for offset in (timedelta(0), timedelta(hours=1), timedelta(hours=7, minutes=23))
         for nudge in (-tick, timedelta(0), tick)
     ] + [midnight + timedelta(hours=h, minutes=m) for h in (-2, 5, 12, 19) for m in (0, 23)]
-    scopes = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
-    bad = mismatches(reader, ref, cutoffs, scopes, ZONE)
+    bad = mismatches(reader, ref, cutoffs, PERSON_SCOPES, ZONE)
     assert not bad, bad[:2]
 
 
