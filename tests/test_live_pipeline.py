@@ -177,6 +177,14 @@ def test_read_api_equals_spec_and_the_cli(worker: Worker) -> None:
         assert reference.agrees(
             api, reference.metrics(ref, cutoff, ZONE, {"org": "youth_league"}), 1e-9
         )
+        # a site scope: the CLI asks the worker's store through /query, array parameters too
+        area = w.get(f"/api/metrics?at={q}&district={quote('黄浦区')}")[1]
+        assert area == json.loads(
+            w.cli("metrics", "--at", cutoff.isoformat(), "--district", "黄浦区", "--json")
+        )
+        assert reference.agrees(
+            area, reference.metrics(ref, cutoff, ZONE, {"district": "黄浦区"}), 1e-9
+        )
 
     current = reference.site_statuses(ref, datetime.now(UTC), ZONE)
     uncovered = {sid for sid, x in current.items() if x["active"] and not x["covered"]}
