@@ -166,7 +166,7 @@ def cmd_bulletin(settings: Settings, args: argparse.Namespace) -> int:
     if args.png:
         from streams import picture
 
-        data = picture.gather(reader, at, settings.zone)
+        data = picture.gather(reader, at, settings.zone, figures=result)
         picture.render(data, at.astimezone(settings.zone), args.lang, args.png)
         print(f"picture bulletin: {args.png}")
     return 0

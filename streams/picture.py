@@ -135,11 +135,14 @@ def find_fonts() -> Fonts:
     return Fonts(found["Regular"], found.get("Bold", found["Regular"]))
 
 
-def gather(reader: Reader, at: datetime, zone: ZoneInfo) -> dict[str, Any]:
-    """Everything the page shows, at cutoff `at`."""
+def gather(
+    reader: Reader, at: datetime, zone: ZoneInfo, figures: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything the page shows, at cutoff `at` (`figures`: the city-wide metrics at `at`,
+    when the caller has them already)."""
     parameters = {"at": ch_time(at)}
     return {
-        "metrics": metrics(reader, at, zone, Scope()),
+        "metrics": figures if figures is not None else metrics(reader, at, zone, Scope()),
         "series": on_post_series(reader, at, zone),
         "orgs": [(str(o), float(h)) for o, h in reader.query(ORG_SQL, parameters).rows],
         "worst": [tuple(r) for r in reader.query(WORST_SQL, parameters).rows],
