@@ -1,6 +1,7 @@
--- Rollups that let sinks/metric_reads.py answer national scopes reading about an hour of
--- shifts, not the 12 on either side of the cutoff. Each is filled by a materialized view
--- like every other rollup, and once here from what an existing store already holds.
+-- Rollups that let sinks/metric_reads.py answer national, org and role scopes from whole
+-- hours plus the raw shifts of the cutoff's own hour (coverage still counts every shift
+-- on post, per site). Each is filled by a materialized view like every other rollup, and
+-- once here from what an existing store already holds.
 
 -- Shift deltas carry their site as a 64-bit hash, and their (site, role) cell as that hash
 -- XOR the role's. Coverage counts the shifts on post per cell and per site: on a national
