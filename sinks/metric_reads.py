@@ -16,10 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 SITE_SCOPES = ("city", "district", "street", "community", "site_id")
-PERSON_SCOPES = ("org", "role", "team_id")
 
 
-class _Reader(Protocol):
+class QueryReader(Protocol):
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Any: ...
 
 
@@ -51,7 +50,8 @@ class Ask:
         return ("org" in self.person) + 2 * ("role" in self.person) + 4 * self.by_team
 
 
-def _time(ts: datetime) -> str:
+def ch_time(ts: datetime) -> str:
+    """A UTC DateTime64(6) literal."""
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
@@ -63,7 +63,7 @@ def _micros(ts: datetime) -> int:
     return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def read_metrics(reader: _Reader, ask: Ask) -> dict[str, Any]:
+def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     """Every SPEC §4 metric at `ask.at` in its scope, with the columns `metrics_at` has."""
     cutoff = ask.at.astimezone(UTC)
     utc_day: date = cutoff.date()
@@ -79,10 +79,10 @@ def read_metrics(reader: _Reader, ask: Ask) -> dict[str, Any]:
     counts_recruits = not ask.site_scoped and "role" not in ask.person
 
     params: dict[str, Any] = {
-        "cutoff": _time(cutoff),
+        "cutoff": ch_time(cutoff),
         "recruit_key": recruit_key,
         "utc_day": utc_day.isoformat(),
-        "utc_midnight": _time(utc_midnight),
+        "utc_midnight": ch_time(utc_midnight),
     }
     head = reader.query(_head_sql(counts_recruits), params).dicts()[0]
     longest = timedelta(microseconds=int(head["longest"]))
@@ -99,7 +99,7 @@ def read_metrics(reader: _Reader, ask: Ask) -> dict[str, Any]:
         "hour_start": hour_start,
         "first_hour": first_hour,
     }
-    params |= {name: _time(ts) for name, ts in times.items()}
+    params |= {name: ch_time(ts) for name, ts in times.items()}
     params |= {
         "cutoff_us": _micros(cutoff),
         "hour_us": _micros(hour_start),
@@ -116,7 +116,7 @@ def read_metrics(reader: _Reader, ask: Ask) -> dict[str, Any]:
     if ask.site_scoped:
         rows = reader.query(
             "SELECT site_id, cityHash64(site_id) FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')})"
-            " WHERE " + " AND ".join(f"{name} = {{{name}:String}}" for name in ask.sites),
+            " WHERE " + _equal(ask.sites),
             params,
         ).rows
         params["site_ids"] = [row[0] for row in rows]
@@ -190,8 +190,13 @@ def _head_sql(counts_recruits: bool) -> str:
     )
 
 
+def _equal(names: dict[str, str]) -> str:
+    """`name = {name:String}` for each scope given, joined with AND ('' for none)."""
+    return " AND ".join(f"{name} = {{{name}:String}}" for name in names)
+
+
 def _person_filter(ask: Ask) -> str:
-    return "".join(f" AND {name} = {{{name}:String}}" for name in ask.person)
+    return f" AND {_equal(ask.person)}" if ask.person else ""
 
 
 def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
@@ -306,8 +311,8 @@ def _coverage_sql(ask: Ask, scoped: str) -> str:
     active site wants its cells (a requirement with a minimum above 0) or, with no such
     requirement, its site total at 1 or more; it is covered when every cell it wants is
     met. Row 0 of both sides carries the scope's totals."""
-    sites = " AND ".join(f"{name} = {{{name}:String}}" for name in ask.sites)
-    match = " AND ".join(f"{name} = {{{name}:String}}" for name in ask.person) or "1"
+    sites = _equal(ask.sites)
+    match = _equal(ask.person) or "1"
     return (
         "SELECT countIf(site_key != 0) AS sites_active, "
         "countIf(site_key != 0 AND met = wants) AS sites_covered, "

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sinks.metric_reads import SITE_SCOPES, Ask, read_metrics
-
-
-class _Reader(Protocol):
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Any: ...
-
+from sinks.metric_reads import SITE_SCOPES, Ask, QueryReader, ch_time, read_metrics
 
 METRICS = (
     "recruited",
@@ -64,13 +59,8 @@ def day_start(at: datetime, zone: ZoneInfo) -> datetime:
     return datetime.combine(local.date(), time(0), tzinfo=zone).astimezone(UTC)
 
 
-def ch_time(ts: datetime) -> str:
-    """A UTC DateTime64(6) literal."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def metrics(
-    reader: _Reader, at: datetime, zone: ZoneInfo, scope: Scope, brute: bool = False
+    reader: QueryReader, at: datetime, zone: ZoneInfo, scope: Scope, brute: bool = False
 ) -> dict[str, Any]:
     """Every SPEC §4 metric at cutoff `at`, keyed as `muster metrics --json` prints them.
     `brute` reads every shift again (metrics_brute_at) instead of the rollups."""
@@ -108,7 +98,7 @@ SITES_SQL = (
 )
 
 
-def site_inputs(reader: _Reader, at: datetime, scope: Scope) -> list[dict[str, Any]]:
+def site_inputs(reader: QueryReader, at: datetime, scope: Scope) -> list[dict[str, Any]]:
     """Each site known at `at` in the scope's site part: attributes, people on post per
     role, last activity (microseconds); SPEC §6 is finished by streams/core/status.py."""
     parameters = {"at": ch_time(at)} | {n: getattr(scope, n) or "" for n in SITE_SCOPES}
@@ -116,7 +106,7 @@ def site_inputs(reader: _Reader, at: datetime, scope: Scope) -> list[dict[str, A
     return rows
 
 
-def alerts(reader: _Reader, open_only: bool) -> list[dict[str, Any]]:
+def alerts(reader: QueryReader, open_only: bool) -> list[dict[str, Any]]:
     """Understaffed alerts, newest opened first (times in microseconds)."""
     where = "WHERE resolved_at IS NULL " if open_only else ""
     rows: list[dict[str, Any]] = reader.query(
@@ -134,7 +124,7 @@ SERIES_SQL = (
 )
 
 
-def on_post_series(reader: _Reader, at: datetime, zone: ZoneInfo) -> dict[str, Any]:
+def on_post_series(reader: QueryReader, at: datetime, zone: ZoneInfo) -> dict[str, Any]:
     """People on post by district at local midnight, every 10 minutes since, and at `at`."""
     start = day_start(at, zone)
     moments, t = [], start
