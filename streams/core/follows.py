@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from streams.core.rows import to_micros
@@ -44,16 +45,17 @@ def scope_key(org: str, role: str, team_id: str) -> str:
     return f"{org}{SEP}{role}{SEP}{team_id}"
 
 
+@lru_cache(maxsize=1 << 16)  # a city has a few thousand (org, role, team) triples
 def keys_of(
     org: str, role: str, team_id: str, combos: Sequence[tuple[bool, bool, bool]] = SHIFT_KEYS
-) -> list[str]:
+) -> tuple[str, ...]:
     """The scope keys a shift (or registration) with these attributes falls in."""
-    return [
+    return tuple(
         scope_key(org if o else "", role if r else "", team_id if t else "") for o, r, t in combos
-    ]
+    )
 
 
-def shift_keys(shift: Shift) -> list[str]:
+def shift_keys(shift: Shift) -> tuple[str, ...]:
     return keys_of(shift.org, shift.role, shift.team_id or "")
 
 

@@ -1,0 +1,75 @@
+"""Faust's Kafka consumer, handing each fetched record to its stream for less.
+
+Faust's fetch loop passes every record on with `wait_first(callback(message),
+suspend_flow.wait())`: the hand-over races the flow being suspended (a rebalance), so that a
+record waiting on a full stream buffer is dropped rather than put into a buffer the
+rebalance clears. `Service.wait_first` makes four tasks per call, about 33 µs here: some 8 s
+of the event loop for the Shanghai scenario's 217k records. `Consumer` runs the same race
+on one task per record against one long-lived interruption (flow suspended, consumer
+stopped or crashed), about 13 µs. Any other `wait_first` is Faust's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from faust.transport.drivers import aiokafka
+from mode.services import WaitResults
+
+
+class Consumer(aiokafka.Consumer):
+    _interrupt: asyncio.Future[Any] | None = None
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
+        if timeout is None and len(coros) == 2 and _waits_on(coros[1], self.suspend_flow):
+            coros[1].close()
+            return await self._hand_over(coros[0])
+        return await super().wait_first(*coros, timeout=timeout)
+
+    async def _hand_over(self, coro: Coroutine[Any, Any, Any]) -> WaitResults:
+        """`coro` (the record's hand-over) unless the flow is suspended, or the consumer
+        stops, first; then it is cancelled, as in Faust."""
+        interrupt = self._interruption()
+        if interrupt.done():
+            coro.close()
+            return self._interrupted_result()
+        task = asyncio.ensure_future(coro)
+        try:
+            await asyncio.wait((task, interrupt), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+        if not task.done() or task.cancelled():
+            return self._interrupted_result()
+        return WaitResults([coro], [task.result()], False)  # raises what the hand-over raised
+
+    def _interrupted_result(self) -> WaitResults:
+        return WaitResults([], [], self._stopped.is_set() or self._crashed.is_set())
+
+    def _interruption(self) -> asyncio.Future[Any]:
+        held = self._interrupt
+        if held is None or (held.done() and not self._interrupted()):
+            held = self._interrupt = asyncio.ensure_future(self._until_interrupted())
+        return held
+
+    def _interrupted(self) -> bool:
+        return self.suspend_flow.is_set() or self._stopped.is_set() or self._crashed.is_set()
+
+    async def _until_interrupted(self) -> None:
+        await super().wait_first(self.suspend_flow.wait())  # also returns on stop or crash
+
+
+class Transport(aiokafka.Transport):
+    Consumer = Consumer
+
+
+def _waits_on(coro: Any, event: Any) -> bool:
+    """Whether `coro` is an unstarted `event.wait()`."""
+    frame = getattr(coro, "cr_frame", None)
+    return (
+        frame is not None
+        and getattr(coro, "cr_code", None) is type(event).wait.__code__
+        and frame.f_locals.get("self") is event
+    )

@@ -1,0 +1,102 @@
+"""Batches for the store: larger while a worker catches up; written while agents read on."""
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sinks.writer import RowWriter
+from streams.agents import pending as module
+from streams.agents.pending import PendingRows
+from tests.scenarios import edge_scenario, run_core
+
+NOW = datetime(2022, 3, 20, tzinfo=UTC)
+
+
+class Stream:
+    """Faust's stream as PendingRows uses it: acks, here in order."""
+
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event.message.offset)
+        return True
+
+
+def record(offset: int, partition: int = 0) -> Any:
+    return SimpleNamespace(message=SimpleNamespace(tp=("events", partition), offset=offset))
+
+
+def test_batches_are_larger_while_a_partition_is_far_behind():
+    behind = {0: module.CATCH_UP_LAG + 1, 1: 0}
+    held = PendingRows(
+        None, {}, None, max_records=10, max_age=60, lag=lambda e: behind[e.message.tp[1]]
+    )  # type: ignore[arg-type]
+    stream = Stream()
+    for offset in range(10):
+        held.add(stream, record(offset, partition=0), {})  # type: ignore[arg-type]
+    assert not held.due()  # 10 records: a batch for a worker keeping up, not one catching up
+    for offset in range(10, module.CATCH_UP_RECORDS):
+        held.add(stream, record(offset, partition=1), {})  # type: ignore[arg-type]
+    assert held.due()  # partition 0 is still behind: the larger batch is full
+
+    keeping_up = PendingRows(None, {}, None, max_records=10, max_age=60, lag=lambda e: 0)  # type: ignore[arg-type]
+    for offset in range(10):
+        keeping_up.add(stream, record(offset), {})  # type: ignore[arg-type]
+    assert keeping_up.due()
+
+    # A partition not read for a while (revoked, say) no longer holds the worker back.
+    held.behind[("events", 0)] = (10**6, time.monotonic() - module.LAG_FRESH_SECONDS - 1)
+    held.behind[("events", 1)] = (0, time.monotonic())
+    held.records = held.records[:10]
+    assert held.due()
+
+
+def test_agents_read_on_while_a_batch_is_written_and_wait_at_twice_a_batch(store, tmp_path):
+    rows = run_core(edge_scenario(), NOW).rows
+    store_thread = ThreadPoolExecutor(max_workers=1)
+    busy = threading.Event()
+    store_thread.submit(busy.wait, 30)  # the store thread is busy (a long query, say)
+    written: list[int] = []
+
+    class Writer(RowWriter):
+        def write(self, tables: Any) -> int:
+            written.append(sum(map(len, tables.values())))
+            return super().write(tables)
+
+    counters = {"rows": 0}
+    held = PendingRows(
+        Writer(store, journal=tmp_path / "j.json"),
+        counters,
+        store_thread,
+        max_records=2,
+        lag=lambda e: 0,
+    )
+    stream = Stream()
+
+    async def run() -> None:
+        held.add(stream, record(0), rows)  # type: ignore[arg-type]
+        held.add(stream, record(1), {})  # type: ignore[arg-type]
+        await asyncio.wait_for(held.flush_if_due(), 1)  # the write starts; the agent goes on
+        for offset in (2, 3, 4):
+            held.add(stream, record(offset), {"events": []})  # type: ignore[arg-type]
+            await asyncio.wait_for(held.flush_if_due(), 1)  # 3 held: still reading
+        held.add(stream, record(5), {})  # type: ignore[arg-type]
+        waiting = asyncio.ensure_future(held.flush_if_due())  # 4 held: twice a batch
+        await asyncio.sleep(0.2)
+        assert not waiting.done() and stream.acked == [] and written == []
+        busy.set()
+        await asyncio.wait_for(waiting, 60)
+        await asyncio.wait_for(held.flush(), 60)
+
+    asyncio.run(run())
+    store_thread.shutdown()
+    assert stream.acked == [0, 1, 2, 3, 4, 5]  # every record, in order, after its rows
+    assert written == [sum(map(len, rows.values())), 0]
+    assert counters["rows"] == written[0]
+    stored = store.query("SELECT count() FROM shifts FINAL").result_rows[0][0]
+    assert stored == len({row["shift_id"] for row in rows["shifts"]})
