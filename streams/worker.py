@@ -7,6 +7,7 @@ SQL) so that `muster metrics` and `muster sql` work alongside it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -91,12 +92,23 @@ def add_query_view(pipeline: Pipeline, client: Any, executor: Executor) -> None:
             return self.json(pipeline.counters)
 
 
+def collect_less() -> None:
+    """Python's default collector thresholds (700, 10, 10) cost a busy worker dearly: the
+    Shanghai scenario made 42 full collections of the whole heap (the person table, the
+    held rows), ~0.3 s each, 15% of the run. The modules and app loaded so far are moved
+    out of the collector's sight, and it runs less often: young collections every 50k
+    allocations (~30 ms each there), full ones rarely (the 25%-growth rule still holds)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     # Faust warns "producer buffer full" each time a burst of changelog writes makes it wait
     # for the producer: its flow control working, not a fault, but dozens of lines a second
     # at full speed. Errors still show.
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     pipeline = build_worker(settings)
+    collect_less()
     url = f"http://127.0.0.1:{settings.worker_port}"
     write_worker_file(settings.data_dir, url, os.getpid())
     worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
