@@ -18,8 +18,8 @@ class Killed(Exception):
 class DiesAfterShifts(RowWriter):
     """Stores the shifts, then dies before the other tables, as a killed worker would."""
 
-    def _insert(self, table, columns, data):
-        super()._insert(table, columns, data)
+    def _insert(self, table, columns, data, token=""):
+        super()._insert(table, columns, data, token)
         if table == "shifts":
             raise Killed
 
