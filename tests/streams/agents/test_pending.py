@@ -62,11 +62,23 @@ def test_agents_read_on_while_a_batch_is_written_and_wait_at_twice_a_batch(store
     busy = threading.Event()
     store_thread.submit(busy.wait, 30)  # the store thread is busy (a long query, say)
     written: list[int] = []
+    log: list[tuple[str, Any]] = []
+    outbox: list[int] = []  # what the agents send the site agent, per record
 
     class Writer(RowWriter):
         def write(self, tables: Any) -> int:
             written.append(sum(map(len, tables.values())))
+            log.append(("write", written[-1]))
             return super().write(tables)
+
+    def before_write() -> Any:
+        taken = list(outbox)  # the batch's own, taken as it is cut
+        outbox.clear()
+
+        async def send() -> None:
+            log.append(("send", taken))
+
+        return send()
 
     counters = {"rows": 0}
     held = PendingRows(
@@ -74,18 +86,23 @@ def test_agents_read_on_while_a_batch_is_written_and_wait_at_twice_a_batch(store
         counters,
         store_thread,
         max_records=2,
+        before_write=before_write,
         lag=lambda e: 0,
     )
     stream = Stream()
 
+    def add(offset: int, rows: Any) -> None:
+        held.add(stream, record(offset), rows)  # type: ignore[arg-type]
+        outbox.append(offset)
+
     async def run() -> None:
-        held.add(stream, record(0), rows)  # type: ignore[arg-type]
-        held.add(stream, record(1), {})  # type: ignore[arg-type]
+        add(0, rows)
+        add(1, {})
         await asyncio.wait_for(held.flush_if_due(), 1)  # the write starts; the agent goes on
         for offset in (2, 3, 4):
-            held.add(stream, record(offset), {"events": []})  # type: ignore[arg-type]
+            add(offset, {"events": []})
             await asyncio.wait_for(held.flush_if_due(), 1)  # 3 held: still reading
-        held.add(stream, record(5), {})  # type: ignore[arg-type]
+        add(5, {})
         waiting = asyncio.ensure_future(held.flush_if_due())  # 4 held: twice a batch
         await asyncio.sleep(0.2)
         assert not waiting.done() and stream.acked == [] and written == []
@@ -97,6 +114,8 @@ def test_agents_read_on_while_a_batch_is_written_and_wait_at_twice_a_batch(store
     store_thread.shutdown()
     assert stream.acked == [0, 1, 2, 3, 4, 5]  # every record, in order, after its rows
     assert written == [sum(map(len, rows.values())), 0]
+    # each batch's messages go out before its write, and only its own
+    assert log == [("send", [0, 1]), ("write", written[0]), ("send", [2, 3, 4, 5]), ("write", 0)]
     assert counters["rows"] == written[0]
     stored = store.query("SELECT count() FROM shifts FINAL").result_rows[0][0]
     assert stored == len({row["shift_id"] for row in rows["shifts"]})
