@@ -96,8 +96,8 @@ class PendingRows:
     async def flush_if_due(self) -> None:
         """Start writing the held batch if it is due. While the previous batch is still being
         written the agents read on, unless twice a batch is already held."""
-        if self.due():
-            await self._start(wait=False)
+        if self.due() or (self.writing is not None and self.writing.done()):
+            await self._start(wait=False)  # a finished write is awaited: its error raises
 
     async def flush(self) -> None:
         """Store every held row, retrying for as long as the store refuses, then ack."""

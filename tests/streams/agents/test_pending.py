@@ -119,3 +119,28 @@ def test_agents_read_on_while_a_batch_is_written_and_wait_at_twice_a_batch(store
     assert counters["rows"] == written[0]
     stored = store.query("SELECT count() FROM shifts FINAL").result_rows[0][0]
     assert stored == len({row["shift_id"] for row in rows["shifts"]})
+
+
+def test_a_write_that_failed_raises_in_the_next_agent_that_looks_and_acks_nothing(store):
+    class Broken(RowWriter):
+        def write(self, tables: Any) -> int:
+            raise RuntimeError("disk full")
+
+    store_thread = ThreadPoolExecutor(max_workers=1)
+    held = PendingRows(Broken(store), {"rows": 0}, store_thread, max_records=1, lag=lambda e: 0)
+    stream = Stream()
+
+    async def run() -> None:
+        held.add(stream, record(0), {})  # type: ignore[arg-type]
+        await held.flush_if_due()  # the write starts, and fails on the store thread
+        await asyncio.sleep(0.2)
+        try:
+            await held.flush_if_due()  # nothing new held: the failure still surfaces
+        except RuntimeError as exc:
+            assert str(exc) == "disk full"
+        else:
+            raise AssertionError("the failed write went unnoticed")
+
+    asyncio.run(run())
+    store_thread.shutdown()
+    assert stream.acked == []
