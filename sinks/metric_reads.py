@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from streams.core.rows import to_micros
+
 SITE_SCOPES = ("city", "district", "street", "community", "site_id")
 
 
@@ -59,10 +61,6 @@ def _hour(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _micros(ts: datetime) -> int:
-    return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
 def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     """Every SPEC §4 metric at `ask.at` in its scope, with the columns `metrics_at` has."""
     cutoff = ask.at.astimezone(UTC)
@@ -101,8 +99,8 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     }
     params |= {name: ch_time(ts) for name, ts in times.items()}
     params |= {
-        "cutoff_us": _micros(cutoff),
-        "hour_us": _micros(hour_start),
+        "cutoff_us": to_micros(cutoff),
+        "hour_us": to_micros(hour_start),
         "hour": _seconds(hour_start),
         "first_hour_s": _seconds(first_hour),
         "midnight_s": _seconds(midnight),
@@ -134,7 +132,7 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
         not_yet = (
             int(past["left_h"])
             - int(raw["gone_left"])
-            - (_micros(cutoff) - _micros(hour_start))
+            - (to_micros(cutoff) - to_micros(hour_start))
             * (int(past["on_post_h"]) - int(raw["gone_n"]))
             + int(raw["new_left"])
         )
