@@ -4,9 +4,10 @@
 much of a call analysing the branches the scope does not take. Here Python decides what the
 scope needs (which rollup grain, which filters, which distinct counts), works out every
 time bound itself, and sends only that. National, org and role scopes read whole hours
-from rollups and only the shifts of the cutoff's own hour raw, except coverage, which
-counts every shift on post per site. The definitions are the view's; tests check the two
-agree at every cutoff and scope they know, and `muster bench` against a full re-read.
+from rollups and only the shifts of the cutoff's own hour raw. Coverage comes from the
+cutoff's settled hour (sinks/coverage.py) when that is up to date, and otherwise from every
+shift on post, per site. The definitions are the view's; tests check the two agree at
+every cutoff and scope they know, and `muster bench` against a full re-read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from sinks.coverage import fresh_sql
 from streams.core.rows import to_micros
 
 SITE_SCOPES = ("city", "district", "street", "community", "site_id")
@@ -101,7 +103,7 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     params |= {
         "cutoff_us": to_micros(cutoff),
         "hour_us": to_micros(hour_start),
-        "hour": _seconds(hour_start),
+        "hour": _seconds(hour_start),  # also the settled hour coverage reads
         "first_hour_s": _seconds(first_hour),
         "midnight_s": _seconds(midnight),
         "k": ask.key,
@@ -113,8 +115,8 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     scoped = ""
     if ask.site_scoped:
         rows = reader.query(
-            "SELECT site_id, cityHash64(site_id) FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')})"
-            " WHERE " + _equal(ask.sites),
+            "SELECT site_id, cityHash64(site_id), active "
+            "FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')}) WHERE " + _equal(ask.sites),
             params,
         ).rows
         params["site_ids"] = [row[0] for row in rows]
@@ -123,7 +125,18 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
 
     raw = reader.query(_raw_sql(ask, scoped, whole_midnight), params).dicts()[0]
     past = reader.query(_past_sql(ask), params).dicts()[0]
-    cover = reader.query(_coverage_sql(ask, scoped), params).dicts()[0]
+    # coverage from the cutoff's settled hour (sinks/coverage.py) when it is up to date;
+    # otherwise from every shift on post
+    settled = reader.query(fresh_sql(ask.site_scoped), params).dicts()[0]
+    if settled["fresh"]:
+        cover = dict(settled)
+        cover["sites_covered"] = settled["covered"]
+        if ask.site_scoped:
+            cover["sites_active"] = sum(1 for row in rows if row[2] == 1)
+        if not ask.hourly:
+            cover |= reader.query(_on_post_sql(ask, scoped), params).dicts()[0]
+    else:
+        cover = reader.query(_coverage_sql(ask, scoped), params).dicts()[0]
     distinct = reader.query(_distinct_sql(ask, scoped), params).dicts()[0]
 
     if ask.hourly:
@@ -340,6 +353,20 @@ def _coverage_sql(ask: Ask, scoped: str) -> str:
         + (f" AND {scoped}" if scoped else "")
         + ") GROUP BY GROUPING SETS ((site_key), (cell), ())) AS st ON st.c = w.c "
         "GROUP BY w.site_key)"
+    )
+
+
+def _on_post_sql(ask: Ask, scoped: str) -> str:
+    """The shifts on post at the cutoff in scope, and the time they have yet to run."""
+    return (
+        "SELECT sum(s) AS on_post_now, sum(s * left_us) AS not_yet_micros "
+        "FROM (SELECT toInt64(sign) AS s, "
+        "toUnixTimestamp64Micro(ended_at) - {cutoff_us:Int64} AS left_us FROM shift_deltas "
+        f"WHERE ended_at > {{cutoff:{T}}} AND ended_at <= {{after:{T}}} "
+        f"AND started_at > {{before:{T}}} AND started_at <= {{cutoff:{T}}}"
+        + (f" AND {scoped}" if scoped else "")
+        + _person_filter(ask)
+        + ")"
     )
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import signal
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from sinks.coverage import settle
 from sinks.store import connect, migrate
 from sinks.writer import RowWriter
 from streams.broker import start_tansu
@@ -86,5 +87,8 @@ def city(store_url: str) -> Iterator[Client]:
     writer = RowWriter(client)
     for i in range(0, len(out), 1000):
         writer.write(merged(out[i : i + 1000]))
+    # the first day's hours settled (sinks/coverage.py), as a worker would have: metrics
+    # read coverage from them there, and from the shifts on post after
+    assert settle(client, before=CITY_NOW - timedelta(hours=18)) > 0
     yield client
     client.command(f"DROP DATABASE IF EXISTS {name}")

@@ -25,11 +25,13 @@ whole shift versions.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -38,6 +40,8 @@ from faust.types import EventT, StreamT
 from schemas.dlq import INGEST, DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
+from sinks.coverage import settle
+from sinks.store import StoreError
 from sinks.writer import RowWriter
 from streams.agents.consumer import Transport
 from streams.agents.pending import PendingRows
@@ -69,6 +73,9 @@ from streams.core.status import iso_micros
 from streams.settings import Settings
 
 RESCAN_SECONDS = 60  # every site's next moment is looked up again this often
+SETTLE_SECONDS = 30  # finished hours' coverage is settled this often, one hour at a time
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -300,6 +307,20 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                 await site_changes.send(key=site_id.encode(), value=REPUBLISH)
             else:
                 timetable.set(site_id, SiteLive.from_json(site_id, data).next_due(now))
+
+    @app.timer(SETTLE_SECONDS)
+    async def settle_coverage() -> None:
+        """A finished hour whose settled coverage is missing or stale (a late record) is
+        settled again (sinks/coverage.py): metrics then read it instead of every shift on
+        post. One hour a round, on the store's thread, between writes."""
+        before = datetime.now(UTC) - timedelta(minutes=1)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                store_thread, lambda: settle(writer.client, before=before, most=1)
+            )
+        except StoreError as exc:  # readers count from the shifts meanwhile: nothing is lost
+            log.warning("%s; trying again in %d s", exc, SETTLE_SECONDS)
 
     @app.timer(pending.max_age / 2)
     async def flush_when_quiet() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.events import Registered, SiteUpserted
+from sinks.coverage import settle
 from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
 from sinks.store import connect, lock_embedded, migrate
@@ -118,6 +119,7 @@ def build(
     writer.write(
         {"dlq": [dlq_row("bench: not json", "muster.events", 0, n, None, "x") for n in range(100)]}
     )
+    settle(client, say=_say)  # what the worker does for finished hours (sinks/coverage.py)
     built = {
         "scale": scale,
         "shifts": shifts,
@@ -296,6 +298,7 @@ def time_queries(
     lock_embedded(data_dir)
     client = connect(f"chdb://{(data_dir / 'store').resolve()}", "muster")
     migrate(client)
+    settle(client, say=_say)  # a store built before settled coverage, or changed since
     reader = LocalReader(client)
     rng = random.Random(seed + 1)
     start, end = datetime.fromisoformat(built["start"]), datetime.fromisoformat(built["end"])

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sinks.coverage import dirty_hours, settle
 from sinks.queries import Scope, day_start, metrics
 from sinks.reader import LocalReader
 from sinks.store import connect, migrate
@@ -77,8 +78,9 @@ def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(sto
 def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(store_url):
     """Migration 009 adds the site and cell hashes, on_post_hours, team_firsts and
     orphan_days to a store that already holds the edge scenario (written under 008) and
-    fills them from what it holds; every metric at every cutoff and scope then equals the
-    reference, and shifts written after it are counted too."""
+    fills them from what it holds, and 010 the fingerprints settled coverage is checked
+    by; every metric at every cutoff and scope then equals the reference, and shifts
+    written after it are counted too, before and after the hours are settled."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     client = connect(store_url, name)
     try:
@@ -88,10 +90,14 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(st
         half = len(records) // 2
         core, writer = Core(), RowWriter(client)
         writer.write(merged(fold(core, records[:half], NOW)))
-        assert migrate(client) == ["009_national_reads"]
+        assert migrate(client) == ["009_national_reads", "010_settled_coverage"]
         writer.write(merged(fold(core, records, NOW, start=half)))
         ref = reference.build(scenario.topic_order(), MAX, NOW)
         reader = LocalReader(client)
+        bad = mismatches(reader, ref, CUTOFFS, SCOPES, ZONE)
+        assert not bad, bad[:2]
+        # 010 fingerprinted what the store held; settling reads the same fingerprints
+        assert settle(client) > 0 and dirty_hours(client) == []
         bad = mismatches(reader, ref, CUTOFFS, SCOPES, ZONE)
         assert not bad, bad[:2]
         assert client.query("SELECT count() FROM on_post_hours").result_rows[0][0] > 0

@@ -1,0 +1,259 @@
+"""Settled coverage: which sites were covered, per whole UTC hour, worked out after the fact.
+
+SPEC §6 coverage at T needs every shift on post at T grouped per site and role, and at
+national scale that is most of a metrics call. Coverage cannot be summed, so no rollup
+view keeps it; instead `settle` works it out per hour that the store holds shifts for:
+per site, covered or not at the hour's start, and the moments in the hour at which that
+changed. Readers then count covered sites at any T of a settled hour from one row per site
+(migration 010).
+
+An hour's rows carry fingerprints of the shifts and site versions they were computed
+from. `fresh_sql` compares them with the store's, so a late event that changes an hour
+sends readers back to the shifts until the hour is settled again: settled rows are never
+read stale. The worker settles finished hours in the background; `muster bench` settles
+its month before timing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from sinks.store import StoreError, first_line
+
+HOUR = timedelta(hours=1)
+CHUNK_HOURS = 6  # hours settled by one statement (a national 6 hours: about 2M shift rows)
+
+T = "DateTime64(6, 'UTC')"
+
+# One site version, as its hour's fingerprint counts it (a replayed version counts once).
+VERSION_HASH = "cityHash64(site_id, event_id, ts, partition, offset, active)"
+
+# Settles the hours [start, end): one row per site and hour in which the site was covered
+# at some moment, and per hour a row for site_key 0 with the fingerprints.
+SETTLE_SQL = f"""
+INSERT INTO cover_hours (hour, site_key, gen, state, flips, n, h, v)
+WITH
+    {{start:{T}}} AS a,
+    {{end:{T}}} AS b,
+    now64(6, 'UTC') AS g,
+    -- the shift versions behind the hours: started before b, ended in a or later
+    rows AS (
+        SELECT site_key, site_id, toString(role) AS role, toInt64(sign) AS s, started_at,
+               ended_at
+        FROM shift_deltas
+        WHERE started_at < b AND ended_at >= a AND started_at >= {{since:{T}}}
+    ),
+    -- people on post per site and role (role '' is the whole site) after each change;
+    -- shifts started before a change the count at a
+    steps AS (
+        SELECT site_key, role, t, sum(d) OVER (PARTITION BY site_key, role ORDER BY t) AS n
+        FROM (
+            SELECT site_key, r AS role, e.1 AS t, sum(e.2) AS d
+            FROM rows
+            ARRAY JOIN [role, ''] AS r
+            ARRAY JOIN [(greatest(started_at, a), s), (ended_at, -s)] AS e
+            WHERE e.1 < b
+            GROUP BY site_key, role, t
+        )
+    ),
+    -- each site's versions, the latest per moment (ties: later in topic order)
+    versions AS (
+        SELECT cityHash64(site_id) AS site_key, ts,
+               argMax(active, (partition, offset)) AS on,
+               argMax(requirements, (partition, offset)) AS reqs
+        FROM site_versions
+        WHERE ts < b
+        GROUP BY site_id, ts
+    ),
+    sites AS (SELECT DISTINCT site_key FROM steps),
+    -- the moments coverage can change: each hour's start, each change of people on post,
+    -- each new version
+    moments AS (
+        SELECT DISTINCT site_key, t FROM (
+            SELECT site_key, t FROM steps
+            UNION ALL
+            SELECT site_key, toDateTime64(hr, 6, 'UTC') AS t FROM sites
+            ARRAY JOIN range(toUInt32(a), toUInt32(b), 3600) AS hr
+            UNION ALL
+            SELECT site_key, ts AS t FROM versions
+            WHERE ts > a AND site_key IN (SELECT site_key FROM sites)
+        )
+    ),
+    -- what each moment wants: the version then in force, each role with a minimum above 0,
+    -- or, with none, one person on the site
+    wants AS (
+        SELECT m.site_key AS site_key, m.t AS t, v.on AS on,
+               arrayFilter(x -> x.2 > 0, arrayZip(mapKeys(v.reqs), mapValues(v.reqs)))
+                   AS required,
+               if(empty(required), [('', toUInt32(1))], required) AS wanted,
+               v.ts > toDateTime64(0, 6, 'UTC') AS known
+        FROM moments AS m
+        ASOF LEFT JOIN versions AS v ON m.site_key = v.site_key AND m.t >= v.ts
+    ),
+    checked AS (
+        SELECT w.site_key AS site_key, w.t AS t,
+               min(w.known AND w.on = 1 AND st.n >= w.need) AS covered
+        FROM (
+            SELECT site_key, t, known, on, want.1 AS role, want.2 AS need
+            FROM wants ARRAY JOIN wanted AS want
+        ) AS w
+        ASOF LEFT JOIN steps AS st
+            ON w.site_key = st.site_key AND w.role = st.role AND w.t >= st.t
+        GROUP BY site_key, t
+    ),
+    turns AS (
+        SELECT site_key, t, covered,
+               lagInFrame(covered) OVER (PARTITION BY site_key ORDER BY t
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS before
+        FROM checked
+    ),
+    per_hour AS (
+        SELECT toStartOfHour(t) AS hour, site_key,
+               toUInt8(anyIf(covered, t = hour)) AS state,
+               arraySort(groupArrayIf(t, t != hour AND covered != before)) AS flips
+        FROM turns
+        GROUP BY hour, site_key
+        HAVING state = 1 OR notEmpty(flips)
+    ),
+    hours AS (SELECT toDateTime(arrayJoin(range(toUInt32(a), toUInt32(b), 3600)), 'UTC') AS hour),
+    -- as cover_inputs sums them (migration 010)
+    prints AS (
+        SELECT toDateTime(hr, 'UTC') AS hour, sum(s) AS n,
+               sum(toUInt64(s) * cityHash64(site_id, role,
+                   greatest(started_at, toDateTime64(hr, 6, 'UTC')),
+                   least(ended_at, toDateTime64(hr + 3600, 6, 'UTC')))) AS h
+        FROM (
+            SELECT s, site_id, role, started_at, ended_at,
+                   range(toUInt32(greatest(toStartOfHour(started_at), a)),
+                         toUInt32(least(toStartOfHour(ended_at), b - 1)) + 1, 3600) AS hrs
+            FROM rows
+        )
+        ARRAY JOIN hrs AS hr
+        GROUP BY hour
+    ),
+    version_prints AS (
+        SELECT hours.hour AS hour, sum(vs.x) AS v
+        FROM hours
+        CROSS JOIN (SELECT DISTINCT {VERSION_HASH} AS x, ts FROM site_versions WHERE ts < b) AS vs
+        WHERE vs.ts < hours.hour + 3600
+        GROUP BY hour
+    )
+SELECT hour, site_key, g AS gen, state, flips,
+       toInt64(0) AS n, toUInt64(0) AS h, toUInt64(0) AS v
+FROM per_hour
+UNION ALL
+SELECT hours.hour, toUInt64(0), g, toUInt8(0), [], toInt64(prints.n), toUInt64(prints.h),
+       toUInt64(version_prints.v)
+FROM hours
+LEFT JOIN prints ON hours.hour = prints.hour
+LEFT JOIN version_prints ON hours.hour = version_prints.hour
+"""
+
+
+def _dirty_sql(before: bool) -> str:
+    """The hours whose latest settling (if any) was not computed from what the store holds
+    now, oldest first."""
+    return f"""
+SELECT i.hour
+FROM (SELECT hour, sum(n) AS n, sum(h) AS h FROM cover_inputs GROUP BY hour) AS i
+LEFT JOIN (
+    SELECT hour, argMax((n, h, v), gen) AS got FROM cover_hours WHERE site_key = 0
+    GROUP BY hour
+) AS d ON i.hour = d.hour
+LEFT JOIN (
+    SELECT hs.hour AS hour, sum(vs.x) AS v
+    FROM (SELECT DISTINCT hour FROM cover_inputs) AS hs
+    CROSS JOIN (SELECT DISTINCT {VERSION_HASH} AS x, ts FROM site_versions) AS vs
+    WHERE vs.ts < hs.hour + 3600
+    GROUP BY hour
+) AS vp ON i.hour = vp.hour
+WHERE (i.n, i.h, vp.v) != d.got{" AND i.hour + 3600 <= {before:DateTime('UTC')}" if before else ""}
+ORDER BY i.hour
+"""
+
+
+def fresh_sql(site_scoped: bool) -> str:
+    """Covered sites at `cutoff` from the settled rows of its hour `hour`, and whether they
+    may be read: `fresh` is 1 when the hour's latest settling was computed from exactly the
+    shifts and site versions the store holds now, or when no shift reaches into the hour
+    (nobody on post: no site covered). Site scopes narrow to `site_keys`; otherwise the
+    active sites at `cutoff` are counted too."""
+    hour = "{hour:DateTime('UTC')}"
+    scoped = " AND site_key IN {site_keys:Array(UInt64)}" if site_scoped else ""
+    active = (
+        ""
+        if site_scoped
+        else ", (SELECT count() FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')}) "
+        "WHERE active = 1) AS sites_active"
+    )
+    return (
+        f"WITH (SELECT argMax((n, h, v, gen), gen) FROM cover_hours WHERE hour = {hour} "
+        "AND site_key = 0) AS got, "
+        f"(SELECT (sum(n), sum(h)) FROM cover_inputs WHERE hour = {hour}) AS held, "
+        "held.1 = 0 AND held.2 = 0 AS nobody "
+        f"SELECT nobody OR (got.1 = held.1 AND got.2 = held.2 AND got.3 = "
+        f"(SELECT sum(DISTINCT {VERSION_HASH}) FROM site_versions WHERE ts < {hour} + 3600)) "
+        "AS fresh, "
+        "if(nobody, 0, (SELECT countIf(bitXor(state, arrayCount(x -> x <= "
+        "{cutoff:DateTime64(6, 'UTC')}, flips) % 2) = 1) FROM cover_hours "
+        f"WHERE hour = {hour} AND gen = got.4 AND site_key != 0{scoped})) AS covered" + active
+    )
+
+
+def dirty_hours(client: Client, before: datetime | None = None) -> list[datetime]:
+    """The hours to settle (ending by `before`, if given)."""
+    params = {"before": before.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")} if before else {}
+    rows = client.query(_dirty_sql(before is not None), parameters=params).result_rows
+    return [row[0].replace(tzinfo=UTC) for row in rows]
+
+
+def settle(
+    client: Client,
+    before: datetime | None = None,
+    most: int | None = None,
+    say: Callable[[str], None] | None = None,
+) -> int:
+    """Settle the hours whose coverage rows are missing or stale (those ending by `before`,
+    if given; at most `most` of them); return how many were settled."""
+    try:
+        hours = dirty_hours(client, before)[:most]
+        longest = client.query("SELECT ifNull(max(micros), 0) FROM shift_longest").result_rows
+    except (ClickHouseError, OSError) as exc:
+        raise StoreError(f"finding the hours to settle failed: {first_line(exc)}") from exc
+    span = timedelta(microseconds=int(longest[0][0]))
+    done, started = 0, time.monotonic()
+    for first, last in _runs(hours):
+        end = last + HOUR
+        params = {"start": _ch(first), "end": _ch(end), "since": _ch(first - span)}
+        try:
+            client.command(SETTLE_SQL, parameters=params)
+        except (ClickHouseError, OSError) as exc:
+            raise StoreError(
+                f"settling coverage for {first:%Y-%m-%d %H:00}–{end:%H:00} UTC failed: "
+                f"{first_line(exc)}"
+            ) from exc
+        done += int((end - first) / HOUR)
+        if say is not None:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            say(f"coverage settled for {done:,}/{len(hours):,} hours ({rate:.1f} hours/s)")
+    return done
+
+
+def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive hours in runs of at most CHUNK_HOURS: (first, last) of each."""
+    runs: list[tuple[datetime, datetime]] = []
+    for hour in hours:
+        if runs and hour - runs[-1][1] == HOUR and hour - runs[-1][0] < CHUNK_HOURS * HOUR:
+            runs[-1] = (runs[-1][0], hour)
+        else:
+            runs.append((hour, hour))
+    return runs
+
+
+def _ch(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
