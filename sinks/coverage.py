@@ -30,13 +30,10 @@ CHUNK_HOURS = 6  # hours settled by one statement (a national 6 hours: about 2M 
 
 T = "DateTime64(6, 'UTC')"
 
-# One site version, as its hour's fingerprint counts it (a replayed version counts once).
-VERSION_HASH = "cityHash64(site_id, event_id, ts, partition, offset, active)"
-
-# Settles the hours [start, end): one row per site and hour in which the site was covered
+# Settles the hours [start, end): one row per site and hour in which the site was active
 # at some moment, and per hour a row for site_key 0 with the fingerprints.
 SETTLE_SQL = f"""
-INSERT INTO cover_hours (hour, site_key, gen, state, flips, n, h, v)
+INSERT INTO cover_hours (hour, site_key, gen, state, flips, active, active_flips, n, h, v)
 WITH
     {{start:{T}}} AS a,
     {{end:{T}}} AS b,
@@ -70,7 +67,12 @@ WITH
         WHERE ts < b
         GROUP BY site_id, ts
     ),
-    sites AS (SELECT DISTINCT site_key FROM steps),
+    -- every site known before b, and those with shifts but no version yet
+    sites AS (
+        SELECT DISTINCT site_key FROM (
+            SELECT site_key FROM versions UNION ALL SELECT site_key FROM steps
+        )
+    ),
     -- the moments coverage can change: each hour's start, each change of people on post,
     -- each new version
     moments AS (
@@ -80,8 +82,7 @@ WITH
             SELECT site_key, toDateTime64(hr, 6, 'UTC') AS t FROM sites
             ARRAY JOIN range(toUInt32(a), toUInt32(b), 3600) AS hr
             UNION ALL
-            SELECT site_key, ts AS t FROM versions
-            WHERE ts > a AND site_key IN (SELECT site_key FROM sites)
+            SELECT site_key, ts AS t FROM versions WHERE ts > a
         )
     ),
     -- what each moment wants: the version then in force, each role with a minimum above 0,
@@ -96,7 +97,7 @@ WITH
         ASOF LEFT JOIN versions AS v ON m.site_key = v.site_key AND m.t >= v.ts
     ),
     checked AS (
-        SELECT w.site_key AS site_key, w.t AS t,
+        SELECT w.site_key AS site_key, w.t AS t, any(w.known AND w.on = 1) AS active,
                min(w.known AND w.on = 1 AND st.n >= w.need) AS covered
         FROM (
             SELECT site_key, t, known, on, want.1 AS role, want.2 AS need
@@ -107,18 +108,22 @@ WITH
         GROUP BY site_key, t
     ),
     turns AS (
-        SELECT site_key, t, covered,
-               lagInFrame(covered) OVER (PARTITION BY site_key ORDER BY t
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS before
+        SELECT site_key, t, covered, active,
+               lagInFrame(covered) OVER w AS covered_before,
+               lagInFrame(active) OVER w AS active_before
         FROM checked
+        WINDOW w AS (PARTITION BY site_key ORDER BY t
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
     per_hour AS (
         SELECT toStartOfHour(t) AS hour, site_key,
                toUInt8(anyIf(covered, t = hour)) AS state,
-               arraySort(groupArrayIf(t, t != hour AND covered != before)) AS flips
+               arraySort(groupArrayIf(t, t != hour AND covered != covered_before)) AS flips,
+               toUInt8(anyIf(active, t = hour)) AS on,
+               arraySort(groupArrayIf(t, t != hour AND active != active_before)) AS on_flips
         FROM turns
         GROUP BY hour, site_key
-        HAVING state = 1 OR notEmpty(flips)
+        HAVING on = 1 OR notEmpty(on_flips)
     ),
     hours AS (SELECT toDateTime(arrayJoin(range(toUInt32(a), toUInt32(b), 3600)), 'UTC') AS hour),
     -- as cover_inputs sums them (migration 010)
@@ -139,16 +144,16 @@ WITH
     version_prints AS (
         SELECT hours.hour AS hour, sum(vs.x) AS v
         FROM hours
-        CROSS JOIN (SELECT DISTINCT {VERSION_HASH} AS x, ts FROM site_versions WHERE ts < b) AS vs
+        CROSS JOIN (SELECT DISTINCT x, ts FROM version_hashes WHERE ts < b) AS vs
         WHERE vs.ts < hours.hour + 3600
         GROUP BY hour
     )
-SELECT hour, site_key, g AS gen, state, flips,
+SELECT hour, site_key, g AS gen, state, flips, on AS active, on_flips AS active_flips,
        toInt64(0) AS n, toUInt64(0) AS h, toUInt64(0) AS v
 FROM per_hour
 UNION ALL
-SELECT hours.hour, toUInt64(0), g, toUInt8(0), [], toInt64(prints.n), toUInt64(prints.h),
-       toUInt64(version_prints.v)
+SELECT hours.hour, toUInt64(0), g, toUInt8(0), [], toUInt8(0), [], toInt64(prints.n),
+       toUInt64(prints.h), toUInt64(version_prints.v)
 FROM hours
 LEFT JOIN prints ON hours.hour = prints.hour
 LEFT JOIN version_prints ON hours.hour = version_prints.hour
@@ -162,13 +167,12 @@ def _dirty_sql(before: bool) -> str:
 SELECT i.hour
 FROM (SELECT hour, sum(n) AS n, sum(h) AS h FROM cover_inputs GROUP BY hour) AS i
 LEFT JOIN (
-    SELECT hour, argMax((n, h, v), gen) AS got FROM cover_hours WHERE site_key = 0
-    GROUP BY hour
+    SELECT hour, argMax((n, h, v), gen) AS got FROM cover_prints GROUP BY hour
 ) AS d ON i.hour = d.hour
 LEFT JOIN (
     SELECT hs.hour AS hour, sum(vs.x) AS v
     FROM (SELECT DISTINCT hour FROM cover_inputs) AS hs
-    CROSS JOIN (SELECT DISTINCT {VERSION_HASH} AS x, ts FROM site_versions) AS vs
+    CROSS JOIN (SELECT DISTINCT x, ts FROM version_hashes) AS vs
     WHERE vs.ts < hs.hour + 3600
     GROUP BY hour
 ) AS vp ON i.hour = vp.hour
@@ -178,30 +182,23 @@ ORDER BY i.hour
 
 
 def fresh_sql(site_scoped: bool) -> str:
-    """Covered sites at `cutoff` from the settled rows of its hour `hour`, and whether they
-    may be read: `fresh` is 1 when the hour's latest settling was computed from exactly the
-    shifts and site versions the store holds now, or when no shift reaches into the hour
-    (nobody on post: no site covered). Site scopes narrow to `site_keys`; otherwise the
-    active sites at `cutoff` are counted too."""
+    """Covered and active sites at `cutoff` from the settled rows of its hour `hour`, and
+    whether they may be read: `fresh` is 1 when the hour's latest settling was computed
+    from exactly the shifts and site versions the store holds now. Site scopes narrow to
+    `site_keys`."""
     hour = "{hour:DateTime('UTC')}"
+    cutoff = "{cutoff:DateTime64(6, 'UTC')}"
     scoped = " AND site_key IN {site_keys:Array(UInt64)}" if site_scoped else ""
-    active = (
-        ""
-        if site_scoped
-        else ", (SELECT count() FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')}) "
-        "WHERE active = 1) AS sites_active"
-    )
     return (
-        f"WITH (SELECT argMax((n, h, v, gen), gen) FROM cover_hours WHERE hour = {hour} "
-        "AND site_key = 0) AS got, "
-        f"(SELECT (sum(n), sum(h)) FROM cover_inputs WHERE hour = {hour}) AS held, "
-        "held.1 = 0 AND held.2 = 0 AS nobody "
-        f"SELECT nobody OR (got.1 = held.1 AND got.2 = held.2 AND got.3 = "
-        f"(SELECT sum(DISTINCT {VERSION_HASH}) FROM site_versions WHERE ts < {hour} + 3600)) "
-        "AS fresh, "
-        "if(nobody, 0, (SELECT countIf(bitXor(state, arrayCount(x -> x <= "
-        "{cutoff:DateTime64(6, 'UTC')}, flips) % 2) = 1) FROM cover_hours "
-        f"WHERE hour = {hour} AND gen = got.4 AND site_key != 0{scoped})) AS covered" + active
+        f"WITH (SELECT argMax((n, h, v, gen), gen) FROM cover_prints WHERE hour = {hour}) "
+        f"AS got, (SELECT (sum(n), sum(h)) FROM cover_inputs WHERE hour = {hour}) AS held, "
+        "got.1 = held.1 AND got.2 = held.2 AND got.3 = (SELECT sum(DISTINCT x) "
+        f"FROM version_hashes WHERE ts < {hour} + 3600) AS settled "
+        "SELECT settled AS fresh, "
+        f"countIf(bitXor(state, arrayCount(x -> x <= {cutoff}, flips) % 2) = 1) AS covered, "
+        f"countIf(bitXor(active, arrayCount(x -> x <= {cutoff}, active_flips) % 2) = 1) "
+        f"AS sites_active FROM cover_hours WHERE settled AND hour = {hour} AND gen = got.4 "
+        f"AND site_key != 0{scoped}"
     )
 
 
@@ -215,19 +212,23 @@ def dirty_hours(client: Client, before: datetime | None = None) -> list[datetime
 def settle(
     client: Client,
     before: datetime | None = None,
-    most: int | None = None,
+    budget: float | None = None,
+    chunk: int = CHUNK_HOURS,
     say: Callable[[str], None] | None = None,
 ) -> int:
     """Settle the hours whose coverage rows are missing or stale (those ending by `before`,
-    if given; at most `most` of them); return how many were settled."""
+    if given), oldest first, `chunk` consecutive hours per statement; with a `budget` (in
+    seconds), start no statement after it is spent. Return how many hours were settled."""
     try:
-        hours = dirty_hours(client, before)[:most]
+        hours = dirty_hours(client, before)
         longest = client.query("SELECT ifNull(max(micros), 0) FROM shift_longest").result_rows
     except (ClickHouseError, OSError) as exc:
         raise StoreError(f"finding the hours to settle failed: {first_line(exc)}") from exc
     span = timedelta(microseconds=int(longest[0][0]))
     done, started = 0, time.monotonic()
-    for first, last in _runs(hours):
+    for first, last in _runs(hours, chunk):
+        if budget is not None and time.monotonic() - started > budget:
+            break
         end = last + HOUR
         params = {"start": _ch(first), "end": _ch(end), "since": _ch(first - span)}
         try:
@@ -244,11 +245,11 @@ def settle(
     return done
 
 
-def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """Consecutive hours in runs of at most CHUNK_HOURS: (first, last) of each."""
+def _runs(hours: list[datetime], chunk: int) -> list[tuple[datetime, datetime]]:
+    """Consecutive hours in runs of at most `chunk`: (first, last) of each."""
     runs: list[tuple[datetime, datetime]] = []
     for hour in hours:
-        if runs and hour - runs[-1][1] == HOUR and hour - runs[-1][0] < CHUNK_HOURS * HOUR:
+        if runs and hour - runs[-1][1] == HOUR and hour - runs[-1][0] < chunk * HOUR:
             runs[-1] = (runs[-1][0], hour)
         else:
             runs.append((hour, hour))

@@ -49,6 +49,12 @@ class Ask:
         return not self.site_scoped and not self.by_team
 
     @property
+    def site_sums(self) -> bool:
+        """Site scopes without a person scope read per-site days and hours (site_totals,
+        site_hours) and raw only the cutoff's hour."""
+        return self.site_scoped and not self.person
+
+    @property
     def key(self) -> int:
         """The person scope key: which bit of `firsts` / `day_firsts` applies."""
         return ("org" in self.person) + 2 * ("role" in self.person) + 4 * self.by_team
@@ -87,7 +93,7 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     head = reader.query(_head_sql(counts_recruits), params).dicts()[0]
     longest = timedelta(microseconds=int(head["longest"]))
 
-    raw_from = hour_start if ask.hourly else utc_midnight
+    raw_from = hour_start if ask.hourly or ask.site_sums else utc_midnight
     times = {
         "after": cutoff + longest,
         "before": cutoff - longest,
@@ -115,8 +121,8 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     scoped = ""
     if ask.site_scoped:
         rows = reader.query(
-            "SELECT site_id, cityHash64(site_id), active "
-            "FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')}) WHERE " + _equal(ask.sites),
+            "SELECT site_id, cityHash64(site_id) FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')})"
+            " WHERE " + _equal(ask.sites),
             params,
         ).rows
         params["site_ids"] = [row[0] for row in rows]
@@ -129,10 +135,7 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     # otherwise from every shift on post
     settled = reader.query(fresh_sql(ask.site_scoped), params).dicts()[0]
     if settled["fresh"]:
-        cover = dict(settled)
-        cover["sites_covered"] = settled["covered"]
-        if ask.site_scoped:
-            cover["sites_active"] = sum(1 for row in rows if row[2] == 1)
+        cover = settled | {"sites_covered": settled["covered"]}
         if not ask.hourly:
             cover |= reader.query(_on_post_sql(ask, scoped), params).dicts()[0]
     else:
@@ -283,8 +286,9 @@ def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
 
 
 def _past_sql(ask: Ask) -> str:
-    """Whole hours (or UTC days) before `raw_from`, from the one grain that fits the scope;
-    for national scopes also the people on post at the cutoff's hour and at D."""
+    """Whole hours (or UTC days) before `raw_from`, from the grain that fits the scope (site
+    scopes without a person scope: days, then the hours of the cutoff's UTC day); for
+    national scopes also the people on post at the cutoff's hour and at D."""
     k = ask.key
     person = _person_filter(ask)
     if ask.hourly:
@@ -299,6 +303,16 @@ def _past_sql(ask: Ask) -> str:
             "sumIf(people, hour = {midnight_s:DateTime('UTC')}) AS on_post_d "
             "FROM on_post_hours WHERE hour IN "
             f"({{hour:DateTime('UTC')}}, {{midnight_s:DateTime('UTC')}}){person}) AS o"
+        )
+    if ask.site_sums:
+        sums = "sum(shifts) AS person_times, sum(micros) AS micros, sum(auto_micros) AS auto_micros"
+        keys = "site_key IN {site_keys:Array(UInt64)}"
+        return (
+            "SELECT p.person_times + h.person_times AS person_times, p.micros + h.micros AS "
+            "micros, p.auto_micros + h.auto_micros AS auto_micros, 0 AS new_people FROM "
+            f"(SELECT {sums} FROM site_totals WHERE day < {{utc_day:Date}} AND {keys}) AS p, "
+            f"(SELECT {sums} FROM site_hours WHERE hour >= {{utc_midnight:{T}}} "
+            f"AND hour < {{hour:DateTime('UTC')}} AND {keys}) AS h"
         )
     sites = " AND site_id IN {site_ids:Array(String)}" if ask.site_scoped else ""
     if ask.by_team:

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from sinks.coverage import fresh_sql
+from sinks.queries import ch_time
+from sinks.reader import WorkerReader
 from tests import reference
 from tests.scenarios import Scenario, cin, cout, site
 from tests.workers import Worker, produce
@@ -185,6 +188,16 @@ def test_read_api_equals_spec_and_the_cli(worker: Worker) -> None:
         assert reference.agrees(
             area, reference.metrics(ref, cutoff, ZONE, {"district": "黄浦区"}), 1e-9
         )
+
+    # the worker settles finished hours in the background (sinks/coverage.py); the past
+    # cutoff then reads coverage from its settled hour, and still equals SPEC
+    hour = past.replace(minute=0, second=0, microsecond=0)
+    probe = {"hour": hour.strftime("%Y-%m-%d %H:%M:%S"), "cutoff": ch_time(past)}
+    reader = WorkerReader(w.url)
+    within(60, lambda: reader.query(fresh_sql(False), probe).dicts()[0]["fresh"])
+    want = reference.metrics(ref, past, ZONE, {})
+    assert want["sites_covered"] == 1 and want["sites_active"] == 3
+    assert reference.agrees(w.get(f"/api/metrics?at={quote(past.isoformat())}")[1], want, 1e-9)
 
     current = reference.site_statuses(ref, datetime.now(UTC), ZONE)
     uncovered = {sid for sid, x in current.items() if x["active"] and not x["covered"]}

@@ -73,7 +73,8 @@ from streams.core.status import iso_micros
 from streams.settings import Settings
 
 RESCAN_SECONDS = 60  # every site's next moment is looked up again this often
-SETTLE_SECONDS = 30  # finished hours' coverage is settled this often, one hour at a time
+SETTLE_SECONDS = 30  # finished hours' coverage is settled this often,
+SETTLE_BUDGET = 1.0  # an hour at a time for about this long (a national hour: ~1.5 s)
 
 log = logging.getLogger(__name__)
 
@@ -310,14 +311,15 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
 
     @app.timer(SETTLE_SECONDS)
     async def settle_coverage() -> None:
-        """A finished hour whose settled coverage is missing or stale (a late record) is
-        settled again (sinks/coverage.py): metrics then read it instead of every shift on
-        post. One hour a round, on the store's thread, between writes."""
+        """Finished hours whose settled coverage is missing or stale (a late record) are
+        settled (sinks/coverage.py): metrics then read them instead of every shift on post.
+        On the store's thread, between writes, an hour at a time for about a second."""
         before = datetime.now(UTC) - timedelta(minutes=1)
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
-                store_thread, lambda: settle(writer.client, before=before, most=1)
+                store_thread,
+                lambda: settle(writer.client, before=before, budget=SETTLE_BUDGET, chunk=1),
             )
         except StoreError as exc:  # readers count from the shifts meanwhile: nothing is lost
             log.warning("%s; trying again in %d s", exc, SETTLE_SECONDS)
