@@ -370,12 +370,19 @@ def _coverage_sql(ask: Ask, scoped: str) -> str:
     )
 
 
+def _shifts_of(ask: Ask) -> str:
+    """Where a site scope's shifts of the last day and a half are read: site_shifts
+    (ordered by site) unless a team is asked, which only shift_deltas carries."""
+    return "site_shifts" if ask.site_scoped and not ask.by_team else "shift_deltas"
+
+
 def _on_post_sql(ask: Ask, scoped: str) -> str:
     """The shifts on post at the cutoff in scope, and the time they have yet to run."""
     return (
         "SELECT sum(s) AS on_post_now, sum(s * left_us) AS not_yet_micros "
         "FROM (SELECT toInt64(sign) AS s, "
-        "toUnixTimestamp64Micro(ended_at) - {cutoff_us:Int64} AS left_us FROM shift_deltas "
+        "toUnixTimestamp64Micro(ended_at) - {cutoff_us:Int64} AS left_us "
+        f"FROM {_shifts_of(ask)} "
         f"WHERE ended_at > {{cutoff:{T}}} AND ended_at <= {{after:{T}}} "
         f"AND started_at > {{before:{T}}} AND started_at <= {{cutoff:{T}}}"
         + (f" AND {scoped}" if scoped else "")
@@ -398,12 +405,16 @@ def _distinct_sql(ask: Ask, scoped: str) -> str:
             "SELECT uniqExact(team_id) AS teams FROM team_cells "
             f"WHERE first_start <= {{cutoff:{T}}}{person}"
         )
+    table = _shifts_of(ask)
+    who = "person_key" if table == "site_shifts" else "person_id"
+    # people and teams counted by their 64-bit hashes: about twice as fast as the strings
     return (
-        "SELECT (SELECT count() FROM (SELECT person_id FROM shift_deltas "
+        f"SELECT (SELECT count() FROM (SELECT {who} FROM {table} "
         f"WHERE ended_at > {{midnight:{T}}} AND ended_at <= {{after:{T}}} "
         f"AND started_at > {{midnight_before:{T}}} AND started_at <= {{cutoff:{T}}} "
-        f"AND {scoped}{person} GROUP BY person_id HAVING sum(sign) > 0)) AS today, "
-        "uniqExact(person_id) AS people, uniqExactIf(team_id, team_id != '') AS teams "
+        f"AND {scoped}{person} GROUP BY {who} HAVING sum(sign) > 0)) AS today, "
+        "uniqExact(cityHash64(person_id)) AS people, "
+        "uniqExactIf(cityHash64(team_id), team_id != '') AS teams "
         f"FROM site_people WHERE site_id IN {{site_ids:Array(String)}} "
         f"AND first_start <= {{cutoff:{T}}}{person}"
     )

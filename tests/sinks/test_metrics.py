@@ -78,10 +78,10 @@ def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(sto
 def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(store_url):
     """Migration 009 adds the site and cell hashes, on_post_hours, team_firsts and
     orphan_days to a store that already holds the edge scenario (written under 008) and
-    fills them from what it holds, 010 the fingerprints settled coverage is checked by
-    and 011 the per-site day and hour sums; every metric at every cutoff and scope then
-    equals the reference, and shifts written after it are counted too, before and after
-    the hours are settled."""
+    fills them from what it holds; 010 the fingerprints settled coverage is checked by,
+    011 the per-site day and hour sums and 012 the shifts by site. Every metric at every
+    cutoff and scope then equals the reference, and shifts written after it are counted
+    too, before and after the hours are settled."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     client = connect(store_url, name)
     try:
@@ -91,7 +91,12 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(st
         half = len(records) // 2
         core, writer = Core(), RowWriter(client)
         writer.write(merged(fold(core, records[:half], NOW)))
-        assert migrate(client) == ["009_national_reads", "010_settled_coverage", "011_site_sums"]
+        assert migrate(client) == [
+            "009_national_reads",
+            "010_settled_coverage",
+            "011_site_sums",
+            "012_site_shifts",
+        ]
         writer.write(merged(fold(core, records, NOW, start=half)))
         ref = reference.build(scenario.topic_order(), MAX, NOW)
         reader = LocalReader(client)
