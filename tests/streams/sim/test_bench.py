@@ -18,9 +18,19 @@ pytestmark = pytest.mark.slow
 
 def test_a_small_bench_month_reads_what_a_full_re_read_does(tmp_path: Path) -> None:
     data = tmp_path / "bench"
+    options = ["--scale", "20000", "--days", "2", "--data-dir", str(data)]
     run = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "bench", "--scale", "20000", "--days", "2"]
-        + ["--data-dir", str(data), "--cutoffs", "2", "--verify", "10"],
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "bench",
+            *options,
+            "--cutoffs",
+            "2",
+            "--verify",
+            "10",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
