@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sinks import metric_reads
 from sinks.coverage import dirty_hours, settle
 from sinks.queries import Scope, day_start, metrics
 from sinks.reader import LocalReader
@@ -56,7 +57,13 @@ def mismatches(reader, ref, cutoffs, scopes, zone) -> list:
     ]
 
 
-def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(store):
+@pytest.mark.parametrize("few_sites", [metric_reads.FEW_SITES, 0])
+def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(
+    store, monkeypatch, few_sites
+):
+    """Site scopes read their sites' recent shifts by site when they are few, else from
+    the time-ordered shift_deltas: both ways."""
+    monkeypatch.setattr(metric_reads, "FEW_SITES", few_sites)
     scenario = edge_scenario()
     run = run_core(scenario, NOW)
     writer = RowWriter(store)
