@@ -170,11 +170,15 @@ LEFT JOIN (
     SELECT hour, argMax((n, h, v), gen) AS got FROM cover_prints GROUP BY hour
 ) AS d ON i.hour = d.hour
 LEFT JOIN (
-    SELECT hs.hour AS hour, sum(vs.x) AS v
+    -- per hour, the versions dated before its end: summed per hour of their date, then
+    -- those sums up to the hour
+    SELECT hs.hour AS hour, arraySum(arrayFilter((x, b) -> b <= hs.hour, vb.xs, vb.bs)) AS v
     FROM (SELECT DISTINCT hour FROM cover_inputs) AS hs
-    CROSS JOIN (SELECT DISTINCT x, ts FROM version_hashes) AS vs
-    WHERE vs.ts < hs.hour + 3600
-    GROUP BY hour
+    CROSS JOIN (
+        SELECT groupArray(x) AS xs, groupArray(b) AS bs
+        FROM (SELECT toStartOfHour(ts) AS b, sum(x) AS x
+              FROM (SELECT DISTINCT x, ts FROM version_hashes) GROUP BY b)
+    ) AS vb
 ) AS vp ON i.hour = vp.hour
 WHERE (i.n, i.h, vp.v) != d.got{" AND i.hour + 3600 <= {before:DateTime('UTC')}" if before else ""}
 ORDER BY i.hour
