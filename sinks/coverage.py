@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from sinks.store import StoreError, first_line
+from sinks.store import StoreError, ch_time, first_line
 
 HOUR = timedelta(hours=1)
 CHUNK_HOURS = 6  # hours settled by one statement (a national 6 hours: about 2M shift rows)
@@ -180,7 +180,7 @@ LEFT JOIN (
               FROM (SELECT DISTINCT x, ts FROM version_hashes) GROUP BY b)
     ) AS vb
 ) AS vp ON i.hour = vp.hour
-WHERE (i.n, i.h, vp.v) != d.got{" AND i.hour + 3600 <= {before:DateTime('UTC')}" if before else ""}
+WHERE (i.n, i.h, vp.v) != d.got{f" AND i.hour + 3600 <= {{before:{T}}}" if before else ""}
 ORDER BY i.hour
 """
 
@@ -208,7 +208,7 @@ def fresh_sql(site_scoped: bool) -> str:
 
 def dirty_hours(client: Client, before: datetime | None = None) -> list[datetime]:
     """The hours to settle (ending by `before`, if given)."""
-    params = {"before": before.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")} if before else {}
+    params = {"before": ch_time(before)} if before else {}
     rows = client.query(_dirty_sql(before is not None), parameters=params).result_rows
     return [row[0].replace(tzinfo=UTC) for row in rows]
 
@@ -234,7 +234,7 @@ def settle(
         if budget is not None and time.monotonic() - started > budget:
             break
         end = last + HOUR
-        params = {"start": _ch(first), "end": _ch(end), "since": _ch(first - span)}
+        params = {"start": ch_time(first), "end": ch_time(end), "since": ch_time(first - span)}
         try:
             client.command(SETTLE_SQL, parameters=params)
         except (ClickHouseError, OSError) as exc:
@@ -258,7 +258,3 @@ def _runs(hours: list[datetime], chunk: int) -> list[tuple[datetime, datetime]]:
         else:
             runs.append((hour, hour))
     return runs
-
-
-def _ch(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

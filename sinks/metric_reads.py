@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from sinks.coverage import fresh_sql
+from sinks.store import ch_time
 from streams.core.rows import to_micros
 
 SITE_SCOPES = ("city", "district", "street", "community", "site_id")
@@ -63,11 +64,6 @@ class Ask:
     def key(self) -> int:
         """The person scope key: which bit of `firsts` / `day_firsts` applies."""
         return ("org" in self.person) + 2 * ("role" in self.person) + 4 * self.by_team
-
-
-def ch_time(ts: datetime) -> str:
-    """A UTC DateTime64(6) literal."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _hour(ts: datetime) -> datetime:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sinks.metric_reads import SITE_SCOPES, Ask, QueryReader, ch_time, read_metrics
+from sinks.metric_reads import SITE_SCOPES, Ask, QueryReader, read_metrics
+from sinks.store import ch_time
 
 METRICS = (
     "recruited",

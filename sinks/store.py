@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import IO
@@ -122,6 +123,11 @@ def migrate(client: Client, upto: int | None = None) -> list[str]:
         )
         applied.append(f"{migration.version:03d}_{migration.name}")
     return applied
+
+
+def ch_time(ts: datetime) -> str:
+    """A UTC DateTime64(6) literal (a query parameter's text)."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def quote_ident(name: str) -> str:
