@@ -30,6 +30,19 @@ CHUNK_HOURS = 6  # hours settled by one statement (a national 6 hours: about 2M 
 
 T = "DateTime64(6, 'UTC')"
 
+
+def _version_prints(hours: str) -> str:
+    """Per hour of the query `hours`, the fingerprint `v` of the site versions dated before
+    the hour's end: the distinct version hashes summed per hour of their date, then those
+    sums up to the hour (what `fresh_sql` sums for one hour)."""
+    return (
+        "SELECT hs.hour AS hour, arraySum(arrayFilter((x, b) -> b <= hs.hour, vb.xs, vb.bs)) "
+        f"AS v FROM ({hours}) AS hs CROSS JOIN (SELECT groupArray(x) AS xs, "
+        "groupArray(b) AS bs FROM (SELECT toStartOfHour(ts) AS b, sum(x) AS x "
+        "FROM (SELECT DISTINCT x, ts FROM version_hashes) GROUP BY b)) AS vb"
+    )
+
+
 # Settles the hours [start, end): one row per site and hour in which the site was active
 # at some moment, and per hour a row for site_key 0 with the fingerprints.
 SETTLE_SQL = f"""
@@ -141,13 +154,7 @@ WITH
         ARRAY JOIN hrs AS hr
         GROUP BY hour
     ),
-    version_prints AS (
-        SELECT hours.hour AS hour, sum(vs.x) AS v
-        FROM hours
-        CROSS JOIN (SELECT DISTINCT x, ts FROM version_hashes WHERE ts < b) AS vs
-        WHERE vs.ts < hours.hour + 3600
-        GROUP BY hour
-    )
+    version_prints AS ({_version_prints("SELECT hour FROM hours")})
 SELECT hour, site_key, g AS gen, state, flips, on AS active, on_flips AS active_flips,
        toInt64(0) AS n, toUInt64(0) AS h, toUInt64(0) AS v
 FROM per_hour
@@ -169,17 +176,8 @@ FROM (SELECT hour, sum(n) AS n, sum(h) AS h FROM cover_inputs GROUP BY hour) AS 
 LEFT JOIN (
     SELECT hour, argMax((n, h, v), gen) AS got FROM cover_prints GROUP BY hour
 ) AS d ON i.hour = d.hour
-LEFT JOIN (
-    -- per hour, the versions dated before its end: summed per hour of their date, then
-    -- those sums up to the hour
-    SELECT hs.hour AS hour, arraySum(arrayFilter((x, b) -> b <= hs.hour, vb.xs, vb.bs)) AS v
-    FROM (SELECT DISTINCT hour FROM cover_inputs) AS hs
-    CROSS JOIN (
-        SELECT groupArray(x) AS xs, groupArray(b) AS bs
-        FROM (SELECT toStartOfHour(ts) AS b, sum(x) AS x
-              FROM (SELECT DISTINCT x, ts FROM version_hashes) GROUP BY b)
-    ) AS vb
-) AS vp ON i.hour = vp.hour
+LEFT JOIN ({_version_prints("SELECT DISTINCT hour FROM cover_inputs")}) AS vp
+    ON i.hour = vp.hour
 WHERE (i.n, i.h, vp.v) != d.got{f" AND i.hour + 3600 <= {{before:{T}}}" if before else ""}
 ORDER BY i.hour
 """
