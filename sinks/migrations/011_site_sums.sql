@@ -27,23 +27,8 @@ ENGINE = SummingMergeTree
 ORDER BY (hour, site_key)
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- Per shift version: counted in the day (hour) it starts, and as an auto shift in the day
--- (hour) it ends, like site_days and shift_hours.
-CREATE MATERIALIZED VIEW IF NOT EXISTS site_totals_mv TO site_totals AS
-SELECT site_key, toDate(r.1) AS day, sum(r.2 * s) AS shifts, sum(r.2 * len) AS micros,
-       sum(r.3 * len) AS auto_micros
-FROM
-(
-    SELECT cityHash64(site_id) AS site_key, toInt64(sign) AS s,
-           s * (toUnixTimestamp64Micro(ended_at) - toUnixTimestamp64Micro(started_at)) AS len,
-           arrayConcat(
-               [(started_at, toInt64(1), toInt64(0))],
-               if(reason = 'auto', [(ended_at, toInt64(0), toInt64(1))], [])) AS parts
-    FROM shift_deltas
-)
-ARRAY JOIN parts AS r
-GROUP BY site_key, day;
-
+-- Per shift version: counted in the hour it starts, and as an auto shift in the hour it
+-- ends, like shift_hours; the days are those hours summed (an hour lies in one UTC day).
 CREATE MATERIALIZED VIEW IF NOT EXISTS site_hours_mv TO site_hours AS
 SELECT toStartOfHour(r.1) AS hour, site_key, sum(r.2 * s) AS shifts,
        sum(r.2 * len) AS micros, sum(r.3 * len) AS auto_micros
@@ -59,11 +44,13 @@ FROM
 ARRAY JOIN parts AS r
 GROUP BY hour, site_key;
 
-INSERT INTO site_totals
-SELECT cityHash64(site_id) AS site_key, day, sum(shifts), sum(micros), sum(auto_micros)
-FROM site_days
+CREATE MATERIALIZED VIEW IF NOT EXISTS site_totals_mv TO site_totals AS
+SELECT site_key, toDate(hour) AS day, sum(shifts) AS shifts, sum(micros) AS micros,
+       sum(auto_micros) AS auto_micros
+FROM site_hours
 GROUP BY site_key, day;
 
+-- What the store already holds, through site_hours and so site_totals too.
 INSERT INTO site_hours
 SELECT toStartOfHour(r.1) AS hour, site_key, sum(r.2 * s) AS shifts,
        sum(r.2 * len) AS micros, sum(r.3 * len) AS auto_micros
