@@ -95,9 +95,12 @@ class PendingRows:
 
     async def flush_if_due(self) -> None:
         """Start writing the held batch if it is due. While the previous batch is still being
-        written the agents read on, unless twice a batch is already held."""
+        written the agents read on, unless twice a batch is already held. A finished write
+        is awaited here (its error raises), but the next batch still waits until it is due:
+        starting it at once would cut a catching-up worker's batches to what one write
+        takes, and every batch costs the event loop a message per site touched."""
         if self.due() or (self.writing is not None and self.writing.done()):
-            await self._start(wait=False)  # a finished write is awaited: its error raises
+            await self._start(wait=False)
 
     async def flush(self) -> None:
         """Store every held row, retrying for as long as the store refuses, then ack."""
@@ -110,7 +113,7 @@ class PendingRows:
                     return
                 task, self.writing = self.writing, None
                 await task  # a write that failed raises here, in the agent
-            if not self.records:
+            if not self.records or not (wait or self.due()):
                 return
             tables, records = dict(self.tables), self.records
             self.tables, self.records = defaultdict(list), []

@@ -144,3 +144,36 @@ def test_a_write_that_failed_raises_in_the_next_agent_that_looks_and_acks_nothin
     asyncio.run(run())
     store_thread.shutdown()
     assert stream.acked == []
+
+
+def test_a_finished_write_is_acked_but_the_next_batch_waits_until_it_is_due(store):
+    """Starting the next write as soon as one finishes would cut a catching-up worker's
+    batches to what one write takes (the Shanghai scenario: 100k site messages, not 13k)."""
+    written: list[int] = []
+
+    class Writer(RowWriter):
+        def write(self, tables: Any) -> int:
+            written.append(len(tables.get("events", [])))
+            return 0
+
+    store_thread = ThreadPoolExecutor(max_workers=1)
+    held = PendingRows(Writer(store), {"rows": 0}, store_thread, max_records=3, max_age=60)
+    stream = Stream()
+
+    async def run() -> None:
+        for offset in range(3):
+            held.add(stream, record(offset), {"events": [{}]})  # type: ignore[arg-type]
+        await held.flush_if_due()  # due: the write starts
+        assert held.writing is not None
+        await asyncio.wait_for(asyncio.shield(held.writing), 5)  # written and acked
+        held.add(stream, record(3), {"events": [{}]})  # type: ignore[arg-type]
+        await held.flush_if_due()  # the write has finished: acked; one record is not a batch
+        assert stream.acked == [0, 1, 2] and written == [3] and len(held.records) == 1
+        for offset in (4, 5):
+            held.add(stream, record(offset), {"events": [{}]})  # type: ignore[arg-type]
+        await held.flush_if_due()
+        await held.flush()
+
+    asyncio.run(run())
+    store_thread.shutdown()
+    assert written == [3, 3] and stream.acked == list(range(6))
