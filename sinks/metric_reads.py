@@ -133,8 +133,8 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     # the sites' recent shifts from site_shifts, one range per site, when they are few
     by_site = ask.site_scoped and not ask.by_team and len(params["site_keys"]) <= FEW_SITES
     shifts = "site_shifts" if by_site else "shift_deltas"
-    own_raw = ask.site_sums and by_site
-    raw_sql = _site_raw_sql() if own_raw else _raw_sql(ask, scoped, whole_midnight)
+    own_raw = by_site  # the raw shifts and those on post, from site_shifts
+    raw_sql = _site_raw_sql(ask) if own_raw else _raw_sql(ask, scoped, whole_midnight)
     raw = reader.query(raw_sql, params).dicts()[0]
     past = reader.query(_past_sql(ask), params).dicts()[0]
     # coverage from the cutoff's settled hour (sinks/coverage.py) when it is up to date;
@@ -293,8 +293,9 @@ def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
     )
 
 
-def _site_raw_sql() -> str:
-    """Site scopes without a person scope: the shifts of the cutoff's hour (`raw_from`)
+def _site_raw_sql(ask: Ask) -> str:
+    """Site scopes over a few sites, with an org or role scope or none: the shifts since
+    `raw_from` (the cutoff's hour; its UTC day with a person scope, which site_hours lacks)
     at the sites in scope, and those on post at the cutoff, from site_shifts."""
     after_from = f"started_at >= {{raw_from:{T}}}"
     on_post = f"started_at > {{before:{T}}} AND ended_at > {{cutoff:{T}}}"
@@ -308,7 +309,9 @@ def _site_raw_sql() -> str:
         "toUnixTimestamp64Micro(ended_at) AS end_us, "
         "s * (end_us - toUnixTimestamp64Micro(started_at)) AS len "
         "FROM site_shifts WHERE site_key IN {site_keys:Array(UInt64)} "
-        f"AND started_at >= {{raw_before:{T}}} AND started_at <= {{cutoff:{T}}})"
+        f"AND started_at >= {{raw_before:{T}}} AND started_at <= {{cutoff:{T}}}"
+        + _person_filter(ask)
+        + ")"
     )
 
 

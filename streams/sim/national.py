@@ -48,6 +48,8 @@ DAYS = 30
 SLOT = timedelta(hours=8)  # a person works at most one shift per 8-hour slot
 MAX = timedelta(hours=12)
 BATCH = 250_000
+# Merged after building: the tables site scopes read one range per site (sinks/metric_reads.py).
+MERGED = ("site_shifts", "site_people", "site_days", "site_hours", "site_totals", "cover_hours")
 CITIES = (
     "北京市 上海市 广州市 深圳市 天津市 重庆市 成都市 武汉市 杭州市 南京市 西安市 长沙市 "
     "郑州市 沈阳市 青岛市 济南市 哈尔滨市 长春市 大连市 厦门市 福州市 昆明市 南宁市 贵阳市 "
@@ -120,11 +122,13 @@ def build(
         {"dlq": [dlq_row("bench: not json", "muster.events", 0, n, None, "x") for n in range(100)]}
     )
     settle(client, say=_say)  # what the worker does for finished hours (sinks/coverage.py)
-    # A month written in one go leaves site_shifts in dozens of parts, each holding every
-    # site, so a district's read visits each site once per part; merging them is what the
-    # store's background merges do to data that stops changing, done here at once.
-    _say("merging site_shifts (about 2 min at 100M shifts)")
-    client.command("OPTIMIZE TABLE site_shifts FINAL", settings={"receive_timeout": 3600})
+    # A month written in one go leaves the tables read per site in several to dozens of
+    # parts, each holding every site, so a district's read visits each site once per part;
+    # merging them is what the store's background merges do to data that stops changing,
+    # done here at once (100M: district + org p50 / p95 156 / 188 to 98 / 127 ms).
+    for table in MERGED:
+        _say(f"merging {table} (100M shifts: site_shifts about 2 min, the others under 30 s)")
+        client.command(f"OPTIMIZE TABLE {table} FINAL", settings={"receive_timeout": 3600})
     built = {
         "scale": scale,
         "shifts": shifts,
