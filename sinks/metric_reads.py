@@ -12,7 +12,7 @@ every cutoff and scope they know, and `muster bench` against a full re-read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -22,10 +22,41 @@ from streams.core.rows import to_micros
 
 SITE_SCOPES = ("city", "district", "street", "community", "site_id")
 # Up to this many sites in scope, their recent shifts are read from site_shifts (ordered by
-# site) one range per site; more (a city: about 1,000) read faster from shift_deltas'
+# site) one range per site; more (a city: about 1,000) from city_shifts' one range for
+# their city, or, when their shifts were not all filed under one city, from shift_deltas'
 # time range with the sites as a filter (100M bench: a district 50 ranges, 17 against
-# 43 ms; a city 1,000 ranges, 119 against 62 ms).
-FEW_SITES = 200
+# 43 ms in shift_deltas; a city 1,000 ranges, 119 against 62 ms).
+FEW_SITES = 10
+
+
+@dataclass(frozen=True)
+class Filed:
+    """Where a site scope's shifts, first starts and sums are read, and how the sites in
+    scope are picked out there."""
+
+    shifts: str  # signed shift versions
+    sites: str  # the filter on the sites in scope (shifts, people, days and hours)
+    people: str  # first starts per site and person
+    days: str  # sums per site and UTC day
+    hours: str  # sums per site and UTC hour
+    own_raw: bool  # the shifts since `raw_from` come from `shifts`, with those on post
+
+
+KEYS = "site_key IN {site_keys:Array(UInt64)}"
+# a range per site: few sites (sinks/migrations/012_site_shifts.sql)
+BY_SITE = Filed("site_shifts", KEYS, "site_people", "site_totals", "site_hours", True)
+# one range for a city's sites, when they were all filed under it (013_city_shifts.sql)
+BY_CITY = Filed(
+    "city_shifts",
+    "city_key = {city_key:UInt64} AND " + KEYS,
+    "city_people",
+    "city_days",
+    "city_hours",
+    True,
+)
+WHOLE_CITY = replace(BY_CITY, sites="city_key = {city_key:UInt64}")
+# the time-ordered table, with the sites as a filter
+BY_TIME = Filed("shift_deltas", KEYS, "site_people", "site_totals", "site_hours", False)
 
 
 class QueryReader(Protocol):
@@ -130,25 +161,23 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
         params["site_keys"] = [int(row[1]) for row in rows]
         scoped = "site_key IN {site_keys:Array(UInt64)}"
 
-    # the sites' recent shifts from site_shifts, one range per site, when they are few
-    by_site = ask.site_scoped and not ask.by_team and len(params["site_keys"]) <= FEW_SITES
-    shifts = "site_shifts" if by_site else "shift_deltas"
-    own_raw = by_site  # the raw shifts and those on post, from site_shifts
-    raw_sql = _site_raw_sql(ask) if own_raw else _raw_sql(ask, scoped, whole_midnight)
+    filed = _filed(reader, ask, params) if ask.site_scoped else BY_TIME
+    own_raw = filed.own_raw  # the raw shifts and those on post, from filed.shifts
+    raw_sql = _site_raw_sql(ask, filed) if own_raw else _raw_sql(ask, scoped, whole_midnight)
     raw = reader.query(raw_sql, params).dicts()[0]
-    past = reader.query(_past_sql(ask), params).dicts()[0]
+    past = reader.query(_past_sql(ask, filed), params).dicts()[0]
     # coverage from the cutoff's settled hour (sinks/coverage.py) when it is up to date;
     # otherwise from every shift on post
     settled = reader.query(fresh_sql(ask.site_scoped), params).dicts()[0]
     if settled["fresh"]:
         cover = settled | {"sites_covered": settled["covered"]}
         if not ask.hourly and not own_raw:
-            cover |= reader.query(_on_post_sql(ask, scoped, shifts), params).dicts()[0]
+            cover |= reader.query(_on_post_sql(ask, scoped), params).dicts()[0]
     else:
         cover = reader.query(_coverage_sql(ask, scoped), params).dicts()[0]
     if own_raw:  # the raw read counted the people on post too
         cover |= {"on_post_now": raw["on_post_now"], "not_yet_micros": raw["not_yet_micros"]}
-    distinct = reader.query(_distinct_sql(ask, scoped, shifts), params).dicts()[0]
+    distinct = reader.query(_distinct_sql(ask, filed), params).dicts()[0]
 
     if ask.hourly:
         # the people on post at the cutoff's hour, plus those started and ended since
@@ -185,6 +214,28 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
         "orphan_checkouts": head["orphan_checkouts"],
         "dlq": head["dlq"],
     }
+
+
+def _filed(reader: QueryReader, ask: Ask, params: dict[str, Any]) -> Filed:
+    """Few sites: by site. More (a city) by city, when every site in scope had its shifts
+    filed under one city; otherwise (and for teams, which neither holds) by time. When
+    every site filed under that city is in scope, its range needs no site filter."""
+    if ask.by_team:
+        return BY_TIME
+    if len(params["site_keys"]) <= FEW_SITES:
+        return BY_SITE
+    cities = reader.query(
+        "SELECT city_key, uniqExact(site_key) AS filed, uniqExactIf(site_key, "
+        f"{KEYS}) AS scoped FROM site_cities GROUP BY city_key HAVING scoped > 0",
+        params,
+    ).dicts()
+    if len(cities) > 1:
+        return BY_TIME
+    if not cities:  # no shift at any site in scope yet
+        params["city_key"] = 0
+        return BY_CITY
+    params["city_key"] = int(cities[0]["city_key"])
+    return WHOLE_CITY if cities[0]["filed"] == cities[0]["scoped"] else BY_CITY
 
 
 def _seconds(ts: datetime) -> str:
@@ -293,10 +344,10 @@ def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
     )
 
 
-def _site_raw_sql(ask: Ask) -> str:
-    """Site scopes over a few sites, with an org or role scope or none: the shifts since
-    `raw_from` (the cutoff's hour; its UTC day with a person scope, which site_hours lacks)
-    at the sites in scope, and those on post at the cutoff, from site_shifts."""
+def _site_raw_sql(ask: Ask, filed: Filed) -> str:
+    """Site scopes read by site or by city, with an org or role scope or none: the shifts
+    since `raw_from` (the cutoff's hour; its UTC day with a person scope, which the hour
+    sums lack) at the sites in scope, and those on post at the cutoff."""
     after_from = f"started_at >= {{raw_from:{T}}}"
     on_post = f"started_at > {{before:{T}}} AND ended_at > {{cutoff:{T}}}"
     return (
@@ -308,14 +359,14 @@ def _site_raw_sql(ask: Ask) -> str:
         "FROM (SELECT toInt64(sign) AS s, started_at, ended_at, reason, "
         "toUnixTimestamp64Micro(ended_at) AS end_us, "
         "s * (end_us - toUnixTimestamp64Micro(started_at)) AS len "
-        "FROM site_shifts WHERE site_key IN {site_keys:Array(UInt64)} "
+        f"FROM {filed.shifts} WHERE {filed.sites} "
         f"AND started_at >= {{raw_before:{T}}} AND started_at <= {{cutoff:{T}}}"
         + _person_filter(ask)
         + ")"
     )
 
 
-def _past_sql(ask: Ask) -> str:
+def _past_sql(ask: Ask, filed: Filed) -> str:
     """Whole hours (or UTC days) before `raw_from`, from the grain that fits the scope (site
     scopes without a person scope: days, then the hours of the cutoff's UTC day); for
     national scopes also the people on post at the cutoff's hour and at D."""
@@ -336,12 +387,12 @@ def _past_sql(ask: Ask) -> str:
         )
     if ask.site_sums:
         sums = "sum(shifts) AS person_times, sum(micros) AS micros, sum(auto_micros) AS auto_micros"
-        keys = "site_key IN {site_keys:Array(UInt64)}"
+        keys = filed.sites
         return (
             "SELECT p.person_times + h.person_times AS person_times, p.micros + h.micros AS "
             "micros, p.auto_micros + h.auto_micros AS auto_micros, 0 AS new_people FROM "
-            f"(SELECT {sums} FROM site_totals WHERE day < {{utc_day:Date}} AND {keys}) AS p, "
-            f"(SELECT {sums} FROM site_hours WHERE hour >= {{utc_midnight:{T}}} "
+            f"(SELECT {sums} FROM {filed.days} WHERE day < {{utc_day:Date}} AND {keys}) AS p, "
+            f"(SELECT {sums} FROM {filed.hours} WHERE hour >= {{utc_midnight:{T}}} "
             f"AND hour < {{hour:DateTime('UTC')}} AND {keys}) AS h"
         )
     sites = " AND site_id IN {site_ids:Array(String)}" if ask.site_scoped else ""
@@ -400,13 +451,12 @@ def _coverage_sql(ask: Ask, scoped: str) -> str:
     )
 
 
-def _on_post_sql(ask: Ask, scoped: str, shifts: str) -> str:
+def _on_post_sql(ask: Ask, scoped: str) -> str:
     """The shifts on post at the cutoff in scope, and the time they have yet to run."""
     return (
         "SELECT sum(s) AS on_post_now, sum(s * left_us) AS not_yet_micros "
         "FROM (SELECT toInt64(sign) AS s, "
-        "toUnixTimestamp64Micro(ended_at) - {cutoff_us:Int64} AS left_us "
-        f"FROM {shifts} "
+        "toUnixTimestamp64Micro(ended_at) - {cutoff_us:Int64} AS left_us FROM shift_deltas "
         f"WHERE ended_at > {{cutoff:{T}}} AND ended_at <= {{after:{T}}} "
         f"AND started_at > {{before:{T}}} AND started_at <= {{cutoff:{T}}}"
         + (f" AND {scoped}" if scoped else "")
@@ -415,7 +465,7 @@ def _on_post_sql(ask: Ask, scoped: str, shifts: str) -> str:
     )
 
 
-def _distinct_sql(ask: Ask, scoped: str, shifts: str) -> str:
+def _distinct_sql(ask: Ask, filed: Filed) -> str:
     """Distinct counts: people and teams over the sites in scope, or teams elsewhere."""
     person = _person_filter(ask)
     if ask.hourly:
@@ -429,15 +479,23 @@ def _distinct_sql(ask: Ask, scoped: str, shifts: str) -> str:
             "SELECT uniqExact(team_id) AS teams FROM team_cells "
             f"WHERE first_start <= {{cutoff:{T}}}{person}"
         )
-    who = "person_key" if shifts == "site_shifts" else "person_id"
+    who = "person_id" if filed.shifts == "shift_deltas" else "person_key"
     # people and teams counted by their 64-bit hashes: about twice as fast as the strings
+    if filed.people == "city_people":  # by city
+        firsts = (
+            "uniqExact(person_key) AS people, uniqExactIf(team_key, team_key != 0) AS teams "
+            f"FROM city_people WHERE {filed.sites}"
+        )
+    else:
+        firsts = (
+            "uniqExact(cityHash64(person_id)) AS people, "
+            "uniqExactIf(cityHash64(team_id), team_id != '') AS teams "
+            "FROM site_people WHERE site_id IN {site_ids:Array(String)}"
+        )
     return (
-        f"SELECT (SELECT count() FROM (SELECT {who} FROM {shifts} "
+        f"SELECT (SELECT count() FROM (SELECT {who} FROM {filed.shifts} "
         f"WHERE ended_at > {{midnight:{T}}} AND ended_at <= {{after:{T}}} "
         f"AND started_at > {{midnight_before:{T}}} AND started_at <= {{cutoff:{T}}} "
-        f"AND {scoped}{person} GROUP BY {who} HAVING sum(sign) > 0)) AS today, "
-        "uniqExact(cityHash64(person_id)) AS people, "
-        "uniqExactIf(cityHash64(team_id), team_id != '') AS teams "
-        f"FROM site_people WHERE site_id IN {{site_ids:Array(String)}} "
-        f"AND first_start <= {{cutoff:{T}}}{person}"
+        f"AND {filed.sites}{person} GROUP BY {who} HAVING sum(sign) > 0)) AS today, "
+        f"{firsts} AND first_start <= {{cutoff:{T}}}{person}"
     )

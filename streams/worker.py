@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,7 @@ import faust
 from faust.web import Request, Response, View
 
 from schemas.errors import MusterError
+from sinks.queries import warm_up
 from sinks.reader import LocalReader, run_query, write_worker_file
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
@@ -52,6 +54,12 @@ def build_worker(settings: Settings) -> Pipeline:
     add_query_view(pipeline, reads, store_thread)
     add_api(pipeline.app, LocalReader(reads), store_thread, settings.zone, not_ready(pipeline))
     add_wall(pipeline.app, LocalReader(reads), store_thread, settings.zone)
+    started = time.monotonic()
+    try:  # before the web server answers: /readyz says ready only after
+        if asked := warm_up(LocalReader(reads), settings.zone):
+            log.info("store warmed up: %d questions in %.1f s", asked, time.monotonic() - started)
+    except MusterError as exc:  # only slower first answers
+        log.warning("warming the store up failed: %s", exc)
     return pipeline
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from sinks import metric_reads
 from sinks.coverage import dirty_hours, settle
-from sinks.queries import Scope, day_start, metrics
+from sinks.queries import WARM_UP_WEEKS, Scope, day_start, metrics, warm_up
 from sinks.reader import LocalReader
 from sinks.store import connect, migrate
 from sinks.writer import RowWriter
@@ -23,6 +23,7 @@ from tests.scenarios import (
     SCOPES,
     Core,
     Scenario,
+    at,
     cin,
     cout,
     edge_scenario,
@@ -30,6 +31,7 @@ from tests.scenarios import (
     merged,
     run_core,
     site,
+    t,
 )
 
 NOW = datetime(2022, 3, 20, tzinfo=UTC)
@@ -57,13 +59,17 @@ def mismatches(reader, ref, cutoffs, scopes, zone) -> list:
     ]
 
 
-@pytest.mark.parametrize("few_sites", [metric_reads.FEW_SITES, 0])
+@pytest.mark.parametrize("filed", ["by site", "by city", "by time"])
 def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(
-    store, monkeypatch, few_sites
+    store, monkeypatch, filed
 ):
-    """Site scopes read their sites' recent shifts by site when they are few, else from
-    the time-ordered shift_deltas: both ways."""
-    monkeypatch.setattr(metric_reads, "FEW_SITES", few_sites)
+    """Site scopes read their sites' recent shifts by site when they are few, else by city
+    when every site's shifts were filed under one, else from the time-ordered shift_deltas:
+    every way."""
+    if filed != "by site":
+        monkeypatch.setattr(metric_reads, "FEW_SITES", 0)
+    if filed == "by time":
+        monkeypatch.setattr(metric_reads, "BY_CITY", metric_reads.BY_TIME)
     scenario = edge_scenario()
     run = run_core(scenario, NOW)
     writer = RowWriter(store)
@@ -82,13 +88,74 @@ def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(
     assert not mismatches, mismatches[:3]
 
 
-def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(store_url):
+def test_sites_filed_under_two_cities_send_their_scopes_to_the_time_ordered_read(
+    store, monkeypatch
+):
+    """Migration 013 files each shift under its site's city when it is written. Site A
+    moves city between writes, and site B's first shift is written before its first
+    version (filed under no city): scopes holding either read shift_deltas, a scope of
+    site C alone reads by city, and every metric equals the reference."""
+    monkeypatch.setattr(metric_reads, "FEW_SITES", 0)  # as if every scope had many sites
+    s = Scenario()
+    s.add("sites", site("A", t("00:00", 14), "a1"))
+    s.add("sites", site("C", t("00:00", 14), "c1", district="徐汇区"))
+    s.add("events", cin("P1", t("08:00"), "e1", sid="A"))
+    s.add("events", cin("P2", t("08:30"), "e2", sid="C"))
+    s.add("events", cin("P3", t("09:00"), "e3", sid="B"))
+    moved = len(s.records)
+    s.add("sites", site("A", t("12:00"), "a2", city="苏州市", district="姑苏区"))
+    s.add("sites", site("B", t("07:00"), "b1"))
+    later = len(s.records)
+    s.add("events", cout("P1", t("11:00"), "e4"))
+    s.add("events", cin("P4", t("13:00"), "e5", sid="A"))
+    s.add("events", cout("P3", t("14:00"), "e6"))
+    s.add("events", cin("P5", t("15:00"), "e7", sid="C", role="registrar"))
+    core, writer = Core(), RowWriter(store)
+    for start, end in ((0, moved), (moved, later), (later, len(s.records))):
+        writer.write(merged(fold(core, s.records[:end], NOW, start=start)))
+    ref = reference.build(s.topic_order(), MAX, NOW)
+    sql: list[str] = []
+
+    class Reader(LocalReader):
+        def query(self, text, parameters=None):
+            sql.append(text)
+            return super().query(text, parameters)
+
+    reader = Reader(store)
+    cutoffs = [at("08:45"), at("10:00"), at("11:30"), at("12:30"), at("14:30"), at("16:00")]
+    scopes = [
+        {},
+        {"city": "上海市"},
+        {"city": "苏州市"},
+        {"district": "徐汇区"},
+        {"district": "浦东新区"},
+        {"site_id": "B"},
+        {"city": "上海市", "role": "guide"},
+    ]
+    bad = mismatches(reader, ref, cutoffs, scopes, ZONE)
+    assert not bad, bad[:2]
+
+    def read_by_city(scope: dict[str, str]) -> bool:
+        sql.clear()
+        metrics(reader, at("16:00"), ZONE, Scope(**scope))
+        return any("city_shifts" in text for text in sql)
+
+    assert read_by_city({"district": "徐汇区"})
+    assert not read_by_city({"city": "上海市"}) and not read_by_city({"site_id": "B"})
+    assert not read_by_city({"city": "苏州市"})  # A alone, but filed under both cities
+
+
+def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(
+    store_url, monkeypatch
+):
     """Migration 009 adds the site and cell hashes, on_post_hours, team_firsts and
     orphan_days to a store that already holds the edge scenario (written under 008) and
     fills them from what it holds; 010 the fingerprints settled coverage is checked by,
-    011 the per-site day and hour sums and 012 the shifts by site. Every metric at every
-    cutoff and scope then equals the reference, and shifts written after it are counted
-    too, before and after the hours are settled."""
+    011 the per-site day and hour sums, 012 the shifts by site and 013 by city. Every
+    metric at every cutoff and scope then equals the reference, and shifts written after
+    it are counted too, before and after the hours are settled. Site scopes read by city
+    where they can (as if every scope had many sites), so 013's tables are read."""
+    monkeypatch.setattr(metric_reads, "FEW_SITES", 0)
     name = f"t_{uuid.uuid4().hex[:12]}"
     client = connect(store_url, name)
     try:
@@ -103,6 +170,7 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(st
             "010_settled_coverage",
             "011_site_sums",
             "012_site_shifts",
+            "013_city_shifts",
         ]
         writer.write(merged(fold(core, records, NOW, start=half)))
         ref = reference.build(scenario.topic_order(), MAX, NOW)
@@ -140,6 +208,12 @@ def test_empty_store_reads_zeros(store):
     got = metrics(LocalReader(store), NOW, ZONE, Scope())
     assert got["recruited"] == 0 and got["coverage"] == 0.0 and got["dlq"] == 0
     assert metrics(LocalReader(store), NOW, ZONE, Scope(city="x"))["recruited"] is None
+    assert warm_up(LocalReader(store), ZONE) == 0  # a new worker on an empty store
+
+
+def test_a_new_worker_warms_up_with_every_kind_of_scope(city):
+    # national, city, district, site, org, role, district + org, team: at five cutoffs
+    assert warm_up(LocalReader(city), ZoneInfo("Asia/Shanghai")) == 8 * WARM_UP_WEEKS
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -288,12 +362,12 @@ def test_metrics_answer_what_the_view_does(city):
         datetime(2022, 3, 19, 16, 0, tzinfo=UTC),
         datetime(2022, 3, 20, 5, 29, 59, 999999, tzinfo=UTC),
     ]
-    for at in cutoffs:
+    for cutoff in cutoffs:
         for scope in scopes:
-            parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
+            parameters = {"at": ch_time(cutoff), "day_start": ch_time(day_start(cutoff, zone))}
             parameters |= {k: v or "" for k, v in scope.__dict__.items()}
             view = city.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
             want = {k: v for k, v in view.first_item.items() if k != "at"}
-            got = metrics(reader, at, zone, scope)
-            assert {k: got[k] for k in want} == pytest.approx(want), (at, scope)
+            got = metrics(reader, cutoff, zone, scope)
+            assert {k: got[k] for k in want} == pytest.approx(want), (cutoff, scope)
     assert metrics(reader, cutoffs[-1], zone, Scope())["person_times"] > 0
