@@ -36,7 +36,7 @@ def test_a_small_bench_month_reads_what_a_full_re_read_does(tmp_path: Path) -> N
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "coverage settled for" in run.stderr and "merging site_shifts" in run.stderr
+    assert "coverage settled for" in run.stderr and "merged city_shifts in" in run.stderr
     info = json.loads((data / "bench.json").read_text())
     assert info["built"]["shifts"] > 15_000
     assert len(info["checked"]) == 10 and all(c["equal"] for c in info["checked"])
