@@ -81,7 +81,7 @@ def lock_embedded(data_dir: Path) -> None:
 # ClickHouse compiles an expression to machine code the third time it meets it, and the
 # query that does waits: 50-200 ms on a metrics call of 60-80 ms (100M bench store), and a
 # cutoff or scope not seen before brings new expressions. Interpreted, the calls take as
-# long as compiled ones, without those outliers (national p95 over 16 calls: 275 to 75 ms).
+# long as compiled ones, without those outliers (national p95 over 12 calls: 177 to 87 ms).
 NO_JIT = ("compile_expressions", "compile_aggregate_expressions", "compile_sort_description")
 
 
