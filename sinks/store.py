@@ -122,7 +122,7 @@ def migrate(client: Client, upto: int | None = None) -> list[str]:
             continue
         for statement in migration.statements:
             try:
-                client.command(statement)
+                client.command(_filled(client, statement))
             except ClickHouseError as exc:
                 raise StoreError(
                     f"migration {migration.version}_{migration.name} failed: {first_line(exc)}"
@@ -132,6 +132,24 @@ def migrate(client: Client, upto: int | None = None) -> list[str]:
         )
         applied.append(f"{migration.version:03d}_{migration.name}")
     return applied
+
+
+FILL = re.compile(r"FILL (\w+) FROM (\w+);?")
+
+
+def _filled(client: Client, statement: str) -> str:
+    """`FILL <table> FROM <view>` in a migration: insert into the table what its new
+    materialized view would have written for everything the store already holds, by the
+    view's own SELECT, so that a backfill and its view cannot say different things."""
+    fill = FILL.fullmatch(statement)
+    if fill is None:
+        return statement
+    select = client.query(
+        "SELECT as_select FROM system.tables WHERE database = currentDatabase() "
+        "AND name = {view:String}",
+        parameters={"view": fill[2]},
+    ).result_rows[0][0]
+    return f"INSERT INTO {quote_ident(fill[1])} {select}"
 
 
 def ch_time(ts: datetime) -> str:

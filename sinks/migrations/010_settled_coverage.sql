@@ -40,20 +40,7 @@ FROM
 ARRAY JOIN hours AS hr
 GROUP BY hour;
 
-INSERT INTO cover_inputs
-SELECT toDateTime(hr, 'UTC') AS hour, sum(s) AS n,
-       sum(toUInt64(s) * cityHash64(site_id, role,
-           greatest(started_at, toDateTime64(hr, 6, 'UTC')),
-           least(ended_at, toDateTime64(hr + 3600, 6, 'UTC')))) AS h
-FROM
-(
-    SELECT toInt64(sign) AS s, site_id, role, started_at, ended_at,
-           range(toUInt32(toStartOfHour(started_at)),
-                 toUInt32(toStartOfHour(ended_at)) + 1, 3600) AS hours
-    FROM shift_deltas
-)
-ARRAY JOIN hours AS hr
-GROUP BY hour;
+FILL cover_inputs FROM cover_inputs_mv;
 
 -- Each site version's hash, as the fingerprints count it (a replayed version counts once).
 CREATE TABLE IF NOT EXISTS version_hashes
@@ -69,9 +56,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS version_hashes_mv TO version_hashes AS
 SELECT ts, cityHash64(site_id, event_id, ts, partition, offset, active) AS x
 FROM site_versions;
 
-INSERT INTO version_hashes
-SELECT ts, cityHash64(site_id, event_id, ts, partition, offset, active) AS x
-FROM site_versions;
+FILL version_hashes FROM version_hashes_mv;
 
 -- Per settled hour and site active at some moment of it: `state`, covered at the hour's
 -- start, and `flips`, the moments in the hour at which that changed; `active` and

@@ -28,7 +28,4 @@ SELECT cityHash64(site_id) AS site_key, started_at, ended_at, sign,
        cityHash64(person_id) AS person_key, org, role, reason
 FROM shift_deltas;
 
-INSERT INTO site_shifts
-SELECT cityHash64(site_id) AS site_key, started_at, ended_at, sign,
-       cityHash64(person_id) AS person_key, org, role, reason
-FROM shift_deltas;
+FILL site_shifts FROM site_shifts_mv;
