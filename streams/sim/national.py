@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.events import Registered, SiteUpserted
 from sinks.coverage import settle
-from sinks.queries import Scope, metrics
+from sinks.queries import Scope, metrics, warm_up
 from sinks.reader import LocalReader
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
@@ -330,13 +330,7 @@ def time_queries(
     start, end = datetime.fromisoformat(built["start"]), datetime.fromisoformat(built["end"])
     shape = Shape()
     sites = _sites(random.Random(0), shape)
-    # warm up: the first queries of each kind load the parts' marks and indexes (a served
-    # store is warm: the API's worker keeps it open)
-    warm = random.Random(seed)
-    for kind in KINDS_TIMED:
-        metrics(
-            reader, start + (end - start) * warm.random(), zone, _scope(warm, kind, sites, shape)
-        )
+    warm_up(reader, zone)  # as a worker does before it answers (sinks/queries.py)
     timings: dict[str, list[float]] = {}
     asked: list[tuple[datetime, Scope]] = []
     for kind in KINDS_TIMED:
