@@ -183,24 +183,33 @@ ORDER BY i.hour
 """
 
 
-def fresh_sql(site_scoped: bool) -> str:
-    """Covered and active sites at `cutoff` from the settled rows of its hour `hour`, and
-    whether they may be read: `fresh` is 1 when the hour's latest settling was computed
-    from exactly the shifts and site versions the store holds now. Site scopes narrow to
-    `site_keys`."""
+def fresh_sql() -> str:
+    """Whether the settled rows of `cutoff`'s hour `hour` may be read: `fresh` is 1 when
+    the hour's latest settling was computed from exactly the shifts and site versions the
+    store holds now; `gen_us` names that settling (read it with `settled_sql`)."""
     hour = "{hour:DateTime('UTC')}"
-    cutoff = "{cutoff:DateTime64(6, 'UTC')}"
-    scoped = " AND site_key IN {site_keys:Array(UInt64)}" if site_scoped else ""
     return (
         f"WITH (SELECT argMax((n, h, v, gen), gen) FROM cover_prints WHERE hour = {hour}) "
-        f"AS got, (SELECT (sum(n), sum(h)) FROM cover_inputs WHERE hour = {hour}) AS held, "
-        "got.1 = held.1 AND got.2 = held.2 AND got.3 = (SELECT sum(DISTINCT x) "
-        f"FROM version_hashes WHERE ts < {hour} + 3600) AS settled "
-        "SELECT settled AS fresh, "
-        f"countIf(bitXor(state, arrayCount(x -> x <= {cutoff}, flips) % 2) = 1) AS covered, "
-        f"countIf(bitXor(active, arrayCount(x -> x <= {cutoff}, active_flips) % 2) = 1) "
-        f"AS sites_active FROM cover_hours WHERE settled AND hour = {hour} AND gen = got.4 "
-        f"AND site_key != 0{scoped}"
+        f"AS got, (SELECT (sum(n), sum(h)) FROM cover_inputs WHERE hour = {hour}) AS held "
+        "SELECT got.1 = held.1 AND got.2 = held.2 AND got.3 = (SELECT sum(DISTINCT x) "
+        f"FROM version_hashes WHERE ts < {hour} + 3600) AS fresh, "
+        "toUnixTimestamp64Micro(got.4) AS gen_us"
+    )
+
+
+def settled_sql(site_scoped: bool) -> str:
+    """Covered and active sites at `cutoff` from settling `gen_us` of its hour `hour` (site
+    scopes narrow to `site_keys`). `held` is 0 when that settling's rows are gone (settled
+    anew since, and merged away): the caller then counts from the shifts instead."""
+    hour = "{hour:DateTime('UTC')}"
+    cutoff = "{cutoff:DateTime64(6, 'UTC')}"
+    scoped = " AND (site_key = 0 OR site_key IN {site_keys:Array(UInt64)})" if site_scoped else ""
+    return (
+        "SELECT countIf(site_key = 0) AS held, countIf(site_key != 0 AND bitXor(state, "
+        f"arrayCount(x -> x <= {cutoff}, flips) % 2) = 1) AS covered, countIf(site_key != 0 "
+        f"AND bitXor(active, arrayCount(x -> x <= {cutoff}, active_flips) % 2) = 1) AS "
+        f"sites_active FROM cover_hours WHERE hour = {hour} "
+        "AND toUnixTimestamp64Micro(gen) = {gen_us:Int64}" + scoped
     )
 
 

@@ -13,11 +13,12 @@ every cutoff and scope they know, and `muster bench` against a full re-read.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from sinks.coverage import fresh_sql
+from sinks.coverage import fresh_sql, settled_sql
 from sinks.store import ch_time
 from streams.core.rows import to_micros
 
@@ -41,6 +42,7 @@ class Filed:
     days: str  # sums per site and UTC day
     hours: str  # sums per site and UTC hour
     own_raw: bool  # the shifts since `raw_from` come from `shifts`, with those on post
+    firsts: str = ""  # first starts per person and team, when `sites` is a whole range
 
 
 KEYS = "site_key IN {site_keys:Array(UInt64)}"
@@ -55,13 +57,15 @@ BY_CITY = Filed(
     "city_hours",
     True,
 )
-WHOLE_CITY = replace(BY_CITY, sites="city_key = {city_key:UInt64}")
+WHOLE_CITY = replace(BY_CITY, sites="city_key = {city_key:UInt64}", firsts="city_firsts")
 # the time-ordered table, with the sites as a filter
 BY_TIME = Filed("shift_deltas", KEYS, "site_people", "site_totals", "site_hours", False)
 
 
 class QueryReader(Protocol):
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Any: ...
+
+    def query_all(self, queries: Sequence[tuple[str, dict[str, Any] | None]]) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,23 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
         "recruit_key": recruit_key,
         "utc_day": utc_day.isoformat(),
         "utc_midnight": ch_time(utc_midnight),
+        "hour": _seconds(hour_start),  # also the settled hour coverage reads
     }
-    head = _head(reader, counts_recruits, params)
+    params |= ask.person | ask.sites
+    # first what the rest depends on: the longest shift (the head), the sites in scope,
+    # and whether the cutoff's hour has settled coverage; then the rest, all at once
+    first = [_head_sql(counts_recruits), fresh_sql()]
+    if ask.site_scoped:
+        first.append(
+            "SELECT site_id, cityHash64(site_id) FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')})"
+            " WHERE " + _equal(ask.sites)
+        )
+    answers = _all(reader, first, params)
+    head = {"longest": 0, "orphan_checkouts": 0, "dlq": 0, "recruited": 0}
+    for name, n in answers[0].rows:
+        head[name] += int(n)
     longest = timedelta(microseconds=int(head["longest"]))
+    fresh = answers[1].dicts()[0]
 
     raw_from = hour_start if ask.hourly or ask.site_sums else utc_midnight
     times = {
@@ -142,43 +160,46 @@ def read_metrics(reader: QueryReader, ask: Ask) -> dict[str, Any]:
     params |= {
         "cutoff_us": to_micros(cutoff),
         "hour_us": to_micros(hour_start),
-        "hour": _seconds(hour_start),  # also the settled hour coverage reads
         "first_hour_s": _seconds(first_hour),
         "midnight_s": _seconds(midnight),
         "k": ask.key,
         "key_org": ask.person.get("org", ""),
         "key_role": ask.person.get("role", ""),
+        "gen_us": int(fresh["gen_us"]),
     }
-    params |= ask.person | ask.sites
 
     scoped = ""
     if ask.site_scoped:
-        sql = (
-            "SELECT site_id, cityHash64(site_id) FROM sites_at(at = {cutoff:DateTime64(6, 'UTC')})"
-            " WHERE " + _equal(ask.sites)
-        )
-        rows = reader.query(sql, _used(sql, params)).rows
-        params["site_ids"] = [row[0] for row in rows]
-        params["site_keys"] = [int(row[1]) for row in rows]
+        params["site_ids"] = [row[0] for row in answers[2].rows]
+        params["site_keys"] = [int(row[1]) for row in answers[2].rows]
         scoped = "site_key IN {site_keys:Array(UInt64)}"
 
     filed = _filed(reader, ask, params) if ask.site_scoped else BY_TIME
     own_raw = filed.own_raw  # the raw shifts and those on post, from filed.shifts
-    raw_sql = _site_raw_sql(ask, filed) if own_raw else _raw_sql(ask, scoped, whole_midnight)
-    raw = _one(reader, raw_sql, params)
-    past = _one(reader, _past_sql(ask, filed), params)
     # coverage from the cutoff's settled hour (sinks/coverage.py) when it is up to date;
     # otherwise from every shift on post
-    settled = _one(reader, fresh_sql(ask.site_scoped), params)
-    if settled["fresh"]:
-        cover = settled | {"sites_covered": settled["covered"]}
-        if not ask.hourly and not own_raw:
-            cover |= _one(reader, _on_post_sql(ask, scoped), params)
-    else:
-        cover = _one(reader, _coverage_sql(ask, scoped), params)
+    settled = bool(fresh["fresh"])
+    reads = {
+        "raw": _site_raw_sql(ask, filed) if own_raw else _raw_sql(ask, scoped, whole_midnight),
+        "past": _past_sql(ask, filed),
+        "cover": settled_sql(ask.site_scoped) if settled else _coverage_sql(ask, scoped),
+    }
+    if settled and not ask.hourly and not own_raw:
+        reads["on_post"] = _on_post_sql(ask, scoped)
+    reads |= {f"distinct{i}": sql for i, sql in enumerate(_distinct_sql(ask, filed))}
+    answered = _all(reader, list(reads.values()), params)
+    got = {name: answer.dicts()[0] for name, answer in zip(reads, answered, strict=True)}
+    raw, past, cover = got["raw"], got["past"], got["cover"]
+    distinct = {
+        k: v for name, row in got.items() if name.startswith("distinct") for k, v in row.items()
+    }
+    if settled and not cover["held"]:  # settled anew since, and its rows merged away
+        cover = _all(reader, [_coverage_sql(ask, scoped)], params)[0].dicts()[0]
+    elif settled:
+        cover["sites_covered"] = cover["covered"]
+        cover |= got.get("on_post", {})
     if own_raw:  # the raw read counted the people on post too
         cover |= {"on_post_now": raw["on_post_now"], "not_yet_micros": raw["not_yet_micros"]}
-    distinct = _one(reader, _distinct_sql(ask, filed), params)
 
     if ask.hourly:
         # the people on post at the cutoff's hour, plus those started and ended since
@@ -248,10 +269,10 @@ def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {name: params[name] for name in set(PARAMETER.findall(sql))}
 
 
-def _one(reader: QueryReader, sql: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The one row `sql` answers, sent with the parameters it names."""
-    row: dict[str, Any] = reader.query(sql, _used(sql, params)).dicts()[0]
-    return row
+def _all(reader: QueryReader, queries: list[str], params: dict[str, Any]) -> list[Any]:
+    """The results of independent `queries`, run at once where the reader can, each sent
+    with the parameters it names."""
+    return list(reader.query_all([(sql, _used(sql, params)) for sql in queries]))
 
 
 def _seconds(ts: datetime) -> str:
@@ -261,11 +282,11 @@ def _seconds(ts: datetime) -> str:
 T = "DateTime64(6, 'UTC')"
 
 
-def _head(reader: QueryReader, counts_recruits: bool, params: dict[str, Any]) -> dict[str, int]:
+def _head_sql(counts_recruits: bool) -> str:
     """The longest shift, orphan check-outs, the DLQ, and first registrations (SPEC §4
-    `recruited`) when the scope counts them: small sums, each a branch of one UNION ALL
-    (as scalar subqueries of one SELECT, ClickHouse runs each while planning: 11 against
-    8 ms)."""
+    `recruited`) when the scope counts them, as (name, n) rows to sum: small sums, each a
+    branch of one UNION ALL (as scalar subqueries of one SELECT, ClickHouse runs each while
+    planning: 11 against 8 ms)."""
     parts = [
         "SELECT 'longest' AS name, toInt64(ifNull(max(micros), 0)) AS n FROM shift_longest",
         "SELECT 'orphan_checkouts', toInt64(sum(n)) FROM orphan_days WHERE day < {utc_day:Date}",
@@ -281,11 +302,7 @@ def _head(reader: QueryReader, counts_recruits: bool, params: dict[str, Any]) ->
             f"WHERE key = {{recruit_key:String}} AND ts >= {{utc_midnight:{T}}} "
             f"AND ts <= {{cutoff:{T}}}",
         ]
-    sql = " UNION ALL ".join(parts)
-    head = {"longest": 0, "orphan_checkouts": 0, "dlq": 0, "recruited": 0}
-    for name, n in reader.query(sql, _used(sql, params)).rows:
-        head[name] += int(n)
-    return head
+    return " UNION ALL ".join(parts)
 
 
 def _equal(names: dict[str, str]) -> str:
@@ -490,23 +507,29 @@ def _on_post_sql(ask: Ask, scoped: str) -> str:
     )
 
 
-def _distinct_sql(ask: Ask, filed: Filed) -> str:
-    """Distinct counts: people and teams over the sites in scope, or teams elsewhere."""
+def _distinct_sql(ask: Ask, filed: Filed) -> list[str]:
+    """Distinct counts: people on post today, people and teams over the sites in scope
+    (two queries, run at once), or teams elsewhere."""
     person = _person_filter(ask)
     if ask.hourly:
-        return (
+        return [
             "SELECT uniqExact(team_key) AS teams FROM team_firsts WHERE k = {k:UInt8} "
             "AND org = {key_org:String} AND role = {key_role:String} "
             f"AND first_start <= {{cutoff:{T}}}"
-        )
+        ]
     if not ask.site_scoped:
-        return (
+        return [
             "SELECT uniqExact(team_id) AS teams FROM team_cells "
             f"WHERE first_start <= {{cutoff:{T}}}{person}"
-        )
+        ]
     who = "person_id" if filed.shifts == "shift_deltas" else "person_key"
     # people and teams counted by their 64-bit hashes: about twice as fast as the strings
-    if filed.people == "city_people":  # by city
+    if filed.firsts and not person:  # a row per person and team (014_city_firsts.sql)
+        firsts = (
+            "countIf(kind = 0) AS people, countIf(kind = 1) AS teams "
+            f"FROM {filed.firsts} FINAL WHERE {filed.sites}"
+        )
+    elif filed.people == "city_people":  # by city
         firsts = (
             "uniqExact(person_key) AS people, uniqExactIf(team_key, team_key != 0) AS teams "
             f"FROM city_people WHERE {filed.sites}"
@@ -517,10 +540,10 @@ def _distinct_sql(ask: Ask, filed: Filed) -> str:
             "uniqExactIf(cityHash64(team_id), team_id != '') AS teams "
             "FROM site_people WHERE site_id IN {site_ids:Array(String)}"
         )
-    return (
-        f"SELECT (SELECT count() FROM (SELECT {who} FROM {filed.shifts} "
+    return [
+        f"SELECT count() AS today FROM (SELECT {who} FROM {filed.shifts} "
         f"WHERE ended_at > {{midnight:{T}}} AND ended_at <= {{after:{T}}} "
         f"AND started_at > {{midnight_before:{T}}} AND started_at <= {{cutoff:{T}}} "
-        f"AND {filed.sites}{person} GROUP BY {who} HAVING sum(sign) > 0)) AS today, "
-        f"{firsts} AND first_start <= {{cutoff:{T}}}{person}"
-    )
+        f"AND {filed.sites}{person} GROUP BY {who} HAVING sum(sign) > 0)",
+        f"SELECT {firsts} AND first_start <= {{cutoff:{T}}}{person}",
+    ]

@@ -8,8 +8,11 @@ data directory can be opened by one process only).
 from __future__ import annotations
 
 import json
+import queue
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,8 +39,13 @@ class Result:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
+Query = tuple[str, dict[str, Any] | None]
+
+
 class Reader(Protocol):
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result: ...
+
+    def query_all(self, queries: Sequence[Query]) -> list[Result]: ...
 
 
 def jsonable(value: Any) -> Any:
@@ -67,11 +75,40 @@ def run_query(client: Client, sql: str, parameters: dict[str, Any] | None) -> Re
 
 
 class LocalReader:
-    def __init__(self, client: Client) -> None:
+    """Queries on `client`. Given `helpers` (more clients on the same store), `query_all`
+    runs independent queries at once, each on a client of its own: a metrics call's five
+    or six small queries take one or two cores' worth of planning each, and on 2 cores the
+    call takes about half as long (100M bench store, a city: 93-116 against 50-70 ms)."""
+
+    def __init__(self, client: Client, helpers: Sequence[Client] = ()) -> None:
         self.client = client
+        self.free: queue.SimpleQueue[Client] = queue.SimpleQueue()
+        for helper in helpers:
+            self.free.put(helper)
+        self.pool = (
+            ThreadPoolExecutor(len(helpers), thread_name_prefix="store-read") if helpers else None
+        )
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result:
         return run_query(self.client, sql, parameters)
+
+    def query_all(self, queries: Sequence[Query]) -> list[Result]:
+        """Each query's result, in order; the first runs on this thread, on `client`."""
+        if self.pool is None or len(queries) < 2:
+            return [self.query(sql, parameters) for sql, parameters in queries]
+        rest = [self.pool.submit(self._on_helper, *query) for query in queries[1:]]
+        try:
+            first = self.query(*queries[0])
+        finally:
+            results = [future.result() for future in rest]  # each waited for, come what may
+        return [first, *results]
+
+    def _on_helper(self, sql: str, parameters: dict[str, Any] | None) -> Result:
+        client = self.free.get()  # one per pool thread: never waits
+        try:
+            return run_query(client, sql, parameters)
+        finally:
+            self.free.put(client)
 
 
 class WorkerReader:
@@ -97,6 +134,10 @@ class WorkerReader:
         except OSError as exc:
             raise StoreError(f"the worker at {self.url} did not answer: {exc}") from exc
         return Result(payload["columns"], payload["rows"])
+
+    def query_all(self, queries: Sequence[Query]) -> list[Result]:
+        """One after another: the worker runs its store's queries on one thread."""
+        return [self.query(sql, parameters) for sql, parameters in queries]
 
 
 def open_reader(settings: Settings) -> Reader:

@@ -31,6 +31,8 @@ from streams.web.wall import add_wall
 
 log = logging.getLogger(__name__)
 
+READ_HELPERS = 3  # a metrics call runs up to 5 queries at once (2 cores: 3 helpers as fast as 4)
+
 
 def build_worker(settings: Settings) -> Pipeline:
     """Open and migrate the store, create the input topics, and wire the app."""
@@ -52,11 +54,18 @@ def build_worker(settings: Settings) -> Pipeline:
     pipeline = create_app(settings, writer, store_thread)
     reads = connect(settings.store_url, settings.database, create=False)
     add_query_view(pipeline, reads, store_thread)
-    add_api(pipeline.app, LocalReader(reads), store_thread, settings.zone, not_ready(pipeline))
-    add_wall(pipeline.app, LocalReader(reads), store_thread, settings.zone)
+    # reads run on the store thread, and a metrics call's independent queries on helpers
+    # beside it while the store thread waits for them (sinks/reader.py): separate clients,
+    # and never a write at the same time
+    helpers = [
+        connect(settings.store_url, settings.database, create=False) for _ in range(READ_HELPERS)
+    ]
+    reader = LocalReader(reads, helpers)
+    add_api(pipeline.app, reader, store_thread, settings.zone, not_ready(pipeline))
+    add_wall(pipeline.app, reader, store_thread, settings.zone)
     started = time.monotonic()
     try:  # before the web server answers: /readyz says ready only after
-        if asked := warm_up(LocalReader(reads), settings.zone):
+        if asked := warm_up(reader, settings.zone):
             log.info("store warmed up: %d questions in %.1f s", asked, time.monotonic() - started)
     except MusterError as exc:  # only slower first answers
         log.warning("warming the store up failed: %s", exc)

@@ -194,7 +194,7 @@ def test_read_api_equals_spec_and_the_cli(worker: Worker) -> None:
     hour = past.replace(minute=0, second=0, microsecond=0)
     probe = {"hour": hour.strftime("%Y-%m-%d %H:%M:%S"), "cutoff": ch_time(past)}
     reader = WorkerReader(w.url)
-    within(60, lambda: reader.query(fresh_sql(False), probe).dicts()[0]["fresh"])
+    within(60, lambda: reader.query(fresh_sql(), probe).dicts()[0]["fresh"])
     want = reference.metrics(ref, past, ZONE, {})
     assert want["sites_covered"] == 1 and want["sites_active"] == 3
     assert reference.agrees(w.get(f"/api/metrics?at={quote(past.isoformat())}")[1], want, 1e-9)

@@ -56,6 +56,7 @@ MERGED = (
     "site_shifts",
     "site_people",
     "city_people",
+    "city_firsts",
     "site_days",
     "site_hours",
     "site_totals",

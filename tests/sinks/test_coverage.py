@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sinks import coverage
-from sinks.queries import ch_time
 from sinks.reader import LocalReader
 from sinks.writer import RowWriter
 from tests import reference
@@ -40,8 +39,8 @@ def _records(delivered) -> list[tuple[str, bytes, bytes]]:
 def _fresh(client, cutoff: datetime) -> bool:
     hour = cutoff.replace(minute=0, second=0, microsecond=0)
     row = client.query(
-        coverage.fresh_sql(False),
-        parameters={"hour": hour.strftime("%Y-%m-%d %H:%M:%S"), "cutoff": ch_time(cutoff)},
+        coverage.fresh_sql(),
+        parameters={"hour": hour.strftime("%Y-%m-%d %H:%M:%S")},
     ).first_item
     return bool(row["fresh"])
 

@@ -61,7 +61,7 @@ def mismatches(reader, ref, cutoffs, scopes, zone) -> list:
 
 @pytest.mark.parametrize("filed", ["by site", "by city", "by time"])
 def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(
-    store, monkeypatch, filed
+    store, store_url, monkeypatch, filed
 ):
     """Site scopes read their sites' recent shifts by site when they are few, else by city
     when every site's shifts were filed under one, else from the time-ordered shift_deltas:
@@ -70,13 +70,21 @@ def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(
         monkeypatch.setattr(metric_reads, "FEW_SITES", 0)
     if filed == "by time":
         monkeypatch.setattr(metric_reads, "BY_CITY", metric_reads.BY_TIME)
+        monkeypatch.setattr(metric_reads, "WHOLE_CITY", metric_reads.BY_TIME)
     scenario = edge_scenario()
     run = run_core(scenario, NOW)
     writer = RowWriter(store)
     writer.write(run.rows)
     writer.write(run.rows)  # written twice (a replay): the store must not double count
     ref = reference.build(scenario.topic_order(), MAX, NOW)
-    reader = LocalReader(store)
+    sql: list[str] = []
+
+    class Reader(LocalReader):  # as a worker reads: a call's queries at once, on helpers
+        def _on_helper(self, text, parameters):
+            sql.append(text)
+            return super()._on_helper(text, parameters)
+
+    reader = Reader(store, [connect(store_url, store.database, create=False) for _ in range(2)])
     mismatches = []
     for cutoff in CUTOFFS:
         for scope in SCOPES:
@@ -86,6 +94,9 @@ def test_edge_scenario_metrics_match_the_reference_at_every_cutoff_and_scope(
                 if not same(got, want):
                     mismatches.append((cutoff.isoformat(), scope, brute, got, want))
     assert not mismatches, mismatches[:3]
+    assert sql  # queries ran on the helpers
+    # a city's people and teams from its first starts (014), where the path allows
+    assert any("city_firsts" in text for text in sql) == (filed == "by city")
 
 
 def test_sites_filed_under_two_cities_send_their_scopes_to_the_time_ordered_read(
@@ -151,10 +162,11 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(
     """Migration 009 adds the site and cell hashes, on_post_hours, team_firsts and
     orphan_days to a store that already holds the edge scenario (written under 008) and
     fills them from what it holds; 010 the fingerprints settled coverage is checked by,
-    011 the per-site day and hour sums, 012 the shifts by site and 013 by city. Every
-    metric at every cutoff and scope then equals the reference, and shifts written after
-    it are counted too, before and after the hours are settled. Site scopes read by city
-    where they can (as if every scope had many sites), so 013's tables are read."""
+    011 the per-site day and hour sums, 012 the shifts by site, 013 by city and 014 the
+    first starts per city. Every metric at every cutoff and scope then equals the
+    reference, and shifts written after it are counted too, before and after the hours
+    are settled. Site scopes read by city where they can (as if every scope had many
+    sites), so 013's and 014's tables are read."""
     monkeypatch.setattr(metric_reads, "FEW_SITES", 0)
     name = f"t_{uuid.uuid4().hex[:12]}"
     client = connect(store_url, name)
@@ -171,6 +183,7 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(
             "011_site_sums",
             "012_site_shifts",
             "013_city_shifts",
+            "014_city_firsts",
         ]
         writer.write(merged(fold(core, records, NOW, start=half)))
         ref = reference.build(scenario.topic_order(), MAX, NOW)
