@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from schemas.events import Registered, SiteUpserted
 from sinks.coverage import settle
 from sinks.queries import Scope, metrics, warm_up
-from sinks.reader import LocalReader
+from sinks.reader import helped_reader
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
 from streams.core.follows import RECRUIT_KEYS, bits, keys_of, step
@@ -326,7 +326,7 @@ def time_queries(
     client = connect(f"chdb://{(data_dir / 'store').resolve()}", "muster")
     migrate(client)
     settle(client, say=_say)  # a store built before settled coverage, or changed since
-    reader = LocalReader(client)
+    reader = helped_reader(client, f"chdb://{(data_dir / 'store').resolve()}", "muster")
     rng = random.Random(seed + 1)
     start, end = datetime.fromisoformat(built["start"]), datetime.fromisoformat(built["end"])
     shape = Shape()
