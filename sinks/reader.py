@@ -12,7 +12,7 @@ import queue
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -78,7 +78,9 @@ class LocalReader:
     """Queries on `client`. Given `helpers` (more clients on the same store), `query_all`
     runs independent queries at once, each on a client of its own: a metrics call's five
     or six small queries take one or two cores' worth of planning each, and on 2 cores the
-    call takes about half as long (100M bench store, a city: 93-116 against 50-70 ms)."""
+    call takes about half as long (100M bench store, a city: 93-116 against 50-70 ms).
+    Callers take turns (the worker's store thread): the first query of each batch runs on
+    `client`, on the caller's thread."""
 
     def __init__(self, client: Client, helpers: Sequence[Client] = ()) -> None:
         self.client = client
@@ -100,8 +102,8 @@ class LocalReader:
         try:
             first = self.query(*queries[0])
         finally:
-            results = [future.result() for future in rest]  # each waited for, come what may
-        return [first, *results]
+            wait(rest)  # every helper done before this returns or raises
+        return [first, *(future.result() for future in rest)]
 
     def _on_helper(self, sql: str, parameters: dict[str, Any] | None) -> Result:
         client = self.free.get()  # one per pool thread: never waits
