@@ -384,3 +384,37 @@ def test_metrics_answer_what_the_view_does(city):
             got = metrics(reader, cutoff, zone, scope)
             assert {k: got[k] for k in want} == pytest.approx(want), (cutoff, scope)
     assert metrics(reader, cutoffs[-1], zone, Scope())["person_times"] > 0
+
+
+def test_coverage_is_counted_from_the_shifts_when_the_settling_checked_is_gone(city, monkeypatch):
+    """The freshness check (first round) names a settling; its rows are read in the second.
+    Were they settled anew and merged away in between (another worker on one ClickHouse),
+    the second round finds none, and the call counts coverage from the shifts on post."""
+    from sinks.queries import METRICS_SQL, ch_time
+
+    sql: list[str] = []
+
+    class Reader(LocalReader):
+        def query(self, text, parameters=None):
+            sql.append(text)
+            return super().query(text, parameters)
+
+    reader, zone = Reader(city), ZoneInfo("Asia/Shanghai")
+    cutoff = datetime(2022, 3, 19, 2, 30, tzinfo=UTC)  # in the settled first day
+    scopes = [Scope(), Scope(district="浦东新区"), Scope(org="union")]
+    for gone in (False, True):
+        if gone:  # fresh, by a settling no row carries
+            monkeypatch.setattr(
+                metric_reads, "fresh_sql", lambda: "SELECT 1 AS fresh, toInt64(1) AS gen_us"
+            )
+        for scope in scopes:
+            sql.clear()
+            parameters = {"at": ch_time(cutoff), "day_start": ch_time(day_start(cutoff, zone))}
+            parameters |= {k: v or "" for k, v in scope.__dict__.items()}
+            view = city.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
+            want = {k: v for k, v in view.first_item.items() if k != "at"}
+            got = metrics(reader, cutoff, zone, scope)
+            assert {k: got[k] for k in want} == pytest.approx(want), (gone, scope)
+            assert want["sites_active"] > 0
+            # from the shifts on post only when the settling was gone
+            assert any("AS sites_covered" in text for text in sql) == gone, scope
