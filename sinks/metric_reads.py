@@ -6,8 +6,11 @@ scope needs (which rollup grain, which filters, which distinct counts), works ou
 time bound itself, and sends only that. National, org and role scopes read whole hours
 from rollups and only the shifts of the cutoff's own hour raw. Coverage comes from the
 cutoff's settled hour (sinks/coverage.py) when that is up to date, and otherwise from every
-shift on post, per site. The definitions are the view's; tests check the two agree at
-every cutoff and scope they know, and `muster bench` against a full re-read.
+shift on post, per site. The queries go in two rounds, each run at once when the reader
+has helper clients (sinks/reader.py): what the rest depends on (the longest shift, the
+sites in scope, whether coverage is settled), then everything else. The definitions are
+the view's; tests check the two agree at every cutoff and scope they know, and `muster
+bench` against a full re-read.
 """
 
 from __future__ import annotations
