@@ -11,7 +11,7 @@ import pytest
 
 from sinks import metric_reads
 from sinks.coverage import dirty_hours, settle
-from sinks.queries import WARM_UP_WEEKS, Scope, day_start, metrics, warm_up
+from sinks.queries import METRICS_SQL, WARM_UP_WEEKS, Scope, ch_time, day_start, metrics, warm_up
 from sinks.reader import LocalReader
 from sinks.store import connect, migrate
 from sinks.writer import RowWriter
@@ -351,8 +351,6 @@ def test_metrics_answer_what_the_view_does(city):
     """`metrics` runs a few queries written for the scope asked (sinks/metric_reads.py);
     at cutoffs across the simulated city and every kind of scope it answers what the
     `metrics_at` view analysts query does."""
-    from sinks.queries import METRICS_SQL, ch_time
-
     reader = LocalReader(city)
     zone = ZoneInfo("Asia/Shanghai")
     team, site_id = city.query(
@@ -377,10 +375,7 @@ def test_metrics_answer_what_the_view_does(city):
     ]
     for cutoff in cutoffs:
         for scope in scopes:
-            parameters = {"at": ch_time(cutoff), "day_start": ch_time(day_start(cutoff, zone))}
-            parameters |= {k: v or "" for k, v in scope.__dict__.items()}
-            view = city.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
-            want = {k: v for k, v in view.first_item.items() if k != "at"}
+            want = from_the_view(city, cutoff, zone, scope)
             got = metrics(reader, cutoff, zone, scope)
             assert {k: got[k] for k in want} == pytest.approx(want), (cutoff, scope)
     assert metrics(reader, cutoffs[-1], zone, Scope())["person_times"] > 0
@@ -390,8 +385,6 @@ def test_coverage_is_counted_from_the_shifts_when_the_settling_checked_is_gone(c
     """The freshness check (first round) names a settling; its rows are read in the second.
     Were they settled anew and merged away in between (another worker on one ClickHouse),
     the second round finds none, and the call counts coverage from the shifts on post."""
-    from sinks.queries import METRICS_SQL, ch_time
-
     sql: list[str] = []
 
     class Reader(LocalReader):
@@ -409,12 +402,17 @@ def test_coverage_is_counted_from_the_shifts_when_the_settling_checked_is_gone(c
             )
         for scope in scopes:
             sql.clear()
-            parameters = {"at": ch_time(cutoff), "day_start": ch_time(day_start(cutoff, zone))}
-            parameters |= {k: v or "" for k, v in scope.__dict__.items()}
-            view = city.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
-            want = {k: v for k, v in view.first_item.items() if k != "at"}
+            want = from_the_view(city, cutoff, zone, scope)
             got = metrics(reader, cutoff, zone, scope)
             assert {k: got[k] for k in want} == pytest.approx(want), (gone, scope)
             assert want["sites_active"] > 0
             # from the shifts on post only when the settling was gone
             assert any("AS sites_covered" in text for text in sql) == gone, scope
+
+
+def from_the_view(client, cutoff: datetime, zone: ZoneInfo, scope: Scope) -> dict:
+    """What the `metrics_at` view analysts query answers (without `at`)."""
+    parameters = {"at": ch_time(cutoff), "day_start": ch_time(day_start(cutoff, zone))}
+    parameters |= {k: v or "" for k, v in scope.__dict__.items()}
+    view = client.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
+    return {k: v for k, v in view.first_item.items() if k != "at"}
