@@ -535,7 +535,7 @@ def _distinct_sql(ask: Ask, filed: Filed) -> list[str]:
     elif filed.people == "city_people":  # by city
         firsts = (
             "uniqExact(person_key) AS people, uniqExactIf(team_key, team_key != 0) AS teams "
-            f"FROM city_people WHERE {filed.sites}"
+            f"FROM {filed.people} WHERE {filed.sites}"
         )
     else:
         firsts = (

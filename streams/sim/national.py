@@ -323,10 +323,11 @@ def time_queries(
     info = json.loads((data_dir / "bench.json").read_text())
     built = info["built"]
     lock_embedded(data_dir)
-    client = connect(f"chdb://{(data_dir / 'store').resolve()}", "muster")
+    url = f"chdb://{(data_dir / 'store').resolve()}"
+    client = connect(url, "muster")
     migrate(client)
     settle(client, say=_say)  # a store built before settled coverage, or changed since
-    reader = helped_reader(client, f"chdb://{(data_dir / 'store').resolve()}", "muster")
+    reader = helped_reader(client, url, "muster")
     rng = random.Random(seed + 1)
     start, end = datetime.fromisoformat(built["start"]), datetime.fromisoformat(built["end"])
     shape = Shape()
