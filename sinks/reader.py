@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from schemas.errors import MusterError
 from sinks.store import StoreBusy, StoreError, connect, first_line, lock_embedded, migrate
 from streams.settings import Settings
 
@@ -65,13 +67,75 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+class NotOneStatement(MusterError):
+    """A query holds more than one statement; nothing was sent to the store."""
+
+
+def one_statement(sql: str) -> str:
+    """`sql` without a trailing `;`, or `NotOneStatement` when a second statement follows a
+    `;` outside quotes and comments. The embedded engine runs every statement it is given
+    and, when a later one fails, leaves the earlier ones' rows for the next query to read."""
+    if ";" not in sql:
+        return sql
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":
+            i += 1
+            while i < n and sql[i] != c:
+                i += 2 if sql[i] == "\\" else 1
+        elif sql.startswith("--", i) or c == "#":
+            i = sql.find("\n", i)
+            i = n if i < 0 else i
+        elif sql.startswith("/*", i):
+            i = sql.find("*/", i + 2)
+            i = n if i < 0 else i + 1
+        elif c == ";":
+            rest = sql[i + 1 :]
+            if _blank(rest):
+                return sql[:i]
+            raise NotOneStatement(
+                f"one statement at a time: a second one follows the ';' at character {i + 1} "
+                f"({rest.strip()[:60]!r}); send them one by one"
+            )
+        i += 1
+    return sql
+
+
+def _blank(sql: str) -> bool:
+    """Only white space, `;` and comments."""
+    return not re.sub(r"--[^\n]*|#[^\n]*|/\*.*?(\*/|$)|[;\s]", "", sql, flags=re.S)
+
+
+RESYNC = "SELECT 'muster: resync' AS resync"
+
+
 def run_query(client: Client, sql: str, parameters: dict[str, Any] | None) -> Result:
-    """Run one read-only query (`readonly=1`: the store refuses writes and DDL)."""
+    """Run one read-only query (`readonly=1`: the store refuses writes and DDL). A failed
+    query leaves the client as it found it: whatever an embedded store left unread is
+    read off before the next query."""
+    return execute(client, one_statement(sql), parameters)
+
+
+def execute(client: Client, sql: str, parameters: dict[str, Any] | None) -> Result:
+    """`run_query` without the one-statement check (callers that made the SQL)."""
     try:
         result = client.query(sql, parameters=parameters or None, settings={"readonly": 1})
     except ClickHouseError as exc:
+        _resync(client)
         raise StoreError(first_line(exc)) from exc
     return Result(list(result.column_names), [jsonable(list(r)) for r in result.result_rows])
+
+
+def _resync(client: Client, tries: int = 3) -> None:
+    """Query until the client answers exactly its own question (a chdb client can hand a
+    failed query's leftovers to the next one)."""
+    for _ in range(tries):
+        try:
+            if client.query(RESYNC).result_rows == [("muster: resync",)]:
+                return
+        except (ClickHouseError, IndexError, UnicodeDecodeError, ValueError):
+            continue
 
 
 class LocalReader:
@@ -131,6 +195,7 @@ class WorkerReader:
         self.url = url
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result:
+        sql = one_statement(sql)
         body = json.dumps({"sql": sql, "parameters": parameters or {}}).encode()
         request = urllib.request.Request(
             f"{self.url}/query", data=body, headers={"Content-Type": "application/json"}

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from schemas.errors import MusterError
 from sinks.queries import Scope, metrics
-from sinks.reader import WorkerReader, read_worker_file
+from sinks.reader import Reader, WorkerReader, read_worker_file
 from streams.broker import create_topics, is_listening, start_tansu
 from streams.settings import Settings
 
@@ -97,6 +97,20 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGINT, _interrupt)
 
 
+def status_line(reader: Reader, settings: Settings) -> str:
+    """The city's numbers now, or why they could not be read: a failed poll is a line of
+    output, never a reason to stop the stack (the worker may be busy, or refused a query)."""
+    try:
+        m = metrics(reader, datetime.now(settings.zone), settings.zone, Scope())
+    except Exception as exc:  # any failure of one poll; the next one comes in 10 s
+        return f"status not read this time ({type(exc).__name__}: {exc}); next try in 10 s"
+    return (
+        f"on post now {m['on_post_now']:,}, today {m['on_post_today']:,}, "
+        f"cumulative {m['cumulative_people']:,} people / {m['person_times']:,} "
+        f"person-times, {m['hours']:,.1f} h, coverage {m['coverage']:.1%}, dlq {m['dlq']}"
+    )
+
+
 def run_up(settings: Settings, args: argparse.Namespace) -> int:
     """Broker + worker + ingest gateway + (unless --no-simulator) the simulator; Ctrl-C or
     SIGTERM stops them all: the simulator, the gateway, then the worker (which stores what it
@@ -139,15 +153,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
         )
         reader = WorkerReader(url)
         while worker.poll() is None:
-            m = metrics(reader, datetime.now(settings.zone), settings.zone, Scope())
-            print(
-                f"up: on post now {m['on_post_now']:,}, today {m['on_post_today']:,}, "
-                f"cumulative {m['cumulative_people']:,} people / {m['person_times']:,} "
-                f"person-times, {m['hours']:,.1f} h, coverage {m['coverage']:.1%}, "
-                f"dlq {m['dlq']}",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"up: {status_line(reader, settings)}", file=sys.stderr, flush=True)
             time.sleep(10)
         return worker.returncode or 1
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sinks.reader import LocalReader
+from sinks.reader import LocalReader, NotOneStatement, execute, run_query
 from sinks.store import StoreError, connect
 
 NAP = "SELECT {n:UInt8} AS n, toUnixTimestamp64Micro(now64(6)) AS began, sleep(0.4) AS nap"
@@ -30,3 +30,32 @@ def test_a_failing_query_on_a_helper_names_its_error_and_frees_the_helper(store,
         [[1]],
         [[2]],
     ]
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT 1; DROP TABLE shifts", "SELECT 1;\nSELECT 2", "SELECT ';'; SELECT 2 -- x"]
+)
+def test_more_than_one_statement_is_refused_before_it_reaches_the_store(store, sql):
+    sent = []
+    store.query = lambda *a, **k: sent.append(a)  # type: ignore[method-assign]
+    with pytest.raises(NotOneStatement, match="one statement at a time"):
+        run_query(store, sql, None)
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT 1;", "SELECT ';' AS a ; -- done", "SELECT 1 /* ; */", "SELECT 'it\\'s;'"]
+)
+def test_one_statement_with_semicolons_in_quotes_comments_or_at_the_end_runs(store, sql):
+    assert len(run_query(store, sql, None).rows) == 1
+
+
+def test_a_failed_query_leaves_the_client_answering_the_next_one_right(store):
+    """A multi-statement query whose second statement the store refuses left the first
+    one's rows for the next query on an embedded client (2 rows for `SELECT 2`, then
+    IndexError or UnicodeDecodeError). Sent past the check, as a client could."""
+    store.command("CREATE TABLE kept (n UInt8) ENGINE = MergeTree ORDER BY n")
+    with pytest.raises(StoreError, match="READONLY|readonly"):
+        execute(store, "SELECT 1; DROP TABLE kept", None)
+    assert run_query(store, "SELECT 2 AS two", None).rows == [[2]]
+    assert run_query(store, "SELECT count() FROM kept", None).rows == [[0]]
