@@ -55,7 +55,7 @@ def test_a_failed_query_leaves_the_client_answering_the_next_one_right(store):
     one's rows for the next query on an embedded client (2 rows for `SELECT 2`, then
     IndexError or UnicodeDecodeError). Sent past the check, as a client could."""
     store.command("CREATE TABLE kept (n UInt8) ENGINE = MergeTree ORDER BY n")
-    with pytest.raises(StoreError, match="READONLY|readonly"):
+    with pytest.raises(StoreError, match=r"READONLY|readonly"):
         execute(store, "SELECT 1; DROP TABLE kept", None)
     assert run_query(store, "SELECT 2 AS two", None).rows == [[2]]
     assert run_query(store, "SELECT count() FROM kept", None).rows == [[0]]
