@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from sinks.store import StoreError, first_line
-from streams.core.rows import PREV_FROM_STORE
+from streams.core.rows import PREV_FROM_STORE, from_store
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,15 @@ VERSIONED = {
     "checkouts": ("event_id", {"orphan": "orphan"}, ("prev_orphan",)),
     "recruit_firsts": ("key", {"first_ts": "toUnixTimestamp64Micro(first_ts)"}, ("prev_ts",)),
 }
+
+
+def prev_from_store(rows: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """`rows` with every versioned row marked to take the version it replaces from the
+    store at write time (`_with_previous`): for a person whose state was read back from
+    the store, the rows replace whatever the store's rollups counted."""
+    return {t: [from_store(r) for r in rs] if t in VERSIONED else rs for t, rs in rows.items()}
+
+
 # no previous version stored
 NOTHING = {"shifts": [None, "", 0, 0], "checkouts": [None], "recruit_firsts": [None]}
 

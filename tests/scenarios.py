@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.errors import InvalidEvent
 from schemas.events import SiteUpserted, parse_record
+from sinks.writer import prev_from_store
 from streams.core.person import DEFAULT_ZONE, LATE_LIMIT, PersonState, apply
 from streams.core.rows import Row, dlq_row
 from streams.core.sites import apply_site
@@ -316,12 +318,17 @@ def fold(
     start: int = 0,
     max_shift: timedelta = MAX,
     zone: ZoneInfo = DEFAULT_ZONE,
+    recall: Callable[[str], PersonState | None] | None = None,
+    offset_base: int = 0,
 ) -> list[tuple[str, dict[str, list[Row]]]]:
     """Fold `records[start:]` into `core` as the agents do (one partition; a record's offset
-    is its index), returning each record's status and rows."""
+    is `offset_base` + its index), returning each record's status and rows. `recall` reads
+    back a person the core does not hold, as a worker that lost its state does
+    (sinks/recall.py); their rows then take the versions they replace from the store."""
     out: list[tuple[str, dict[str, list[Row]]]] = []
-    for offset in range(start, len(records)):
-        kind, _key, value = records[offset]
+    for index in range(start, len(records)):
+        kind, _key, value = records[index]
+        offset = offset_base + index
         try:
             event = parse_record(value, kind, now)
         except InvalidEvent as exc:
@@ -331,10 +338,14 @@ def fold(
             seen = core.sites.setdefault(event.site_id, {})
             outcome = apply_site(seen, event, 0, offset)
         else:
-            state = PersonState.from_json(core.people.get(event.person_id))
+            held = core.people.get(event.person_id)
+            recalled = None if held is not None or recall is None else recall(event.person_id)
+            state = recalled or PersonState.from_json(held)
             outcome = apply(state, event, 0, offset, max_shift, zone)
-            if outcome.status == "accepted":
+            if outcome.status == "accepted" or recalled:
                 core.people[event.person_id] = json.loads(json.dumps(state.to_json()))
+            if recalled:
+                outcome = replace(outcome, rows=prev_from_store(outcome.rows))
         out.append((outcome.status, outcome.rows))
     return out
 

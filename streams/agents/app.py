@@ -29,10 +29,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from faust.types import EventT, StreamT
@@ -41,10 +42,11 @@ from schemas.dlq import INGEST, DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.coverage import settle
+from sinks.recall import forgotten_people, person_history
 from sinks.store import StoreError
-from sinks.writer import RowWriter
+from sinks.writer import RowWriter, prev_from_store
 from streams.agents.consumer import Transport
-from streams.agents.pending import PendingRows
+from streams.agents.pending import STORE_RETRY_SECONDS, PendingRows
 from streams.agents.recovery import ExactTableManager
 from streams.agents.timetable import Timetable
 from streams.broker import SITE_CHANGES
@@ -59,7 +61,7 @@ from streams.core.live import (
     site_message,
     site_version,
 )
-from streams.core.person import PersonState, apply
+from streams.core.person import PersonState, apply, rebuild
 from streams.core.rows import (
     Row,
     alert_row,
@@ -77,6 +79,7 @@ SETTLE_SECONDS = 30  # finished hours' coverage is settled this often,
 SETTLE_BUDGET = 1.0  # an hour at a time for about this long (a national hour: ~1.5 s)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -120,6 +123,52 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     return conf
 
 
+class Recall:
+    """A person the person table does not hold, read back from the store (sinks/recall.py):
+    for a worker that lost its table, whatever the store reflects must change nothing."""
+
+    def __init__(
+        self,
+        client: Any,
+        store_thread: Executor,
+        known: Callable[[], list[str]],
+        settings: Settings,
+    ) -> None:
+        self.client = client
+        self.store_thread = store_thread
+        self.known = known
+        self.settings = settings
+        self.forgotten: set[str] | None = None  # read at the first event: tables recovered
+
+    async def holds(self, person_id: str) -> bool:
+        if self.forgotten is None:
+            known = self.known()
+            self.forgotten = await self._on_store(forgotten_people, self.client, known)
+            if self.forgotten:
+                log.warning(
+                    "the store holds %d people this worker's table does not: each is read "
+                    "back from the store at their first event (its state was lost)",
+                    len(self.forgotten),
+                )
+        return person_id in self.forgotten
+
+    async def person(self, person_id: str) -> PersonState:
+        assert self.forgotten is not None
+        stored, version = await self._on_store(person_history, self.client, person_id)
+        self.forgotten.discard(person_id)
+        return rebuild(stored, version, self.settings.max_shift, self.settings.zone)
+
+    async def _on_store(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn` on the store thread, again every few seconds while the store refuses."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return await loop.run_in_executor(self.store_thread, fn, *args)
+            except StoreError as exc:
+                log.error("%s; trying again in %d s", exc, STORE_RETRY_SECONDS)
+                await asyncio.sleep(STORE_RETRY_SECONDS)
+
+
 def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) -> Pipeline:
     """Build the app; every row goes to the store through `writer`, run on `store_thread`."""
     app = faust.App(f"{settings.topic_prefix}pipeline", **faust_settings(settings))
@@ -158,6 +207,8 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
         return (highwater or 0) - msg.offset - 1
 
     pending = PendingRows(writer, counters, store_thread, before_write=before_write, lag=lag)
+
+    recall = Recall(writer.client, store_thread, lambda: list(persons.keys()), settings)
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     events = app.topic(settings.topic("events"), partitions=settings.events_partitions, **raw)
@@ -200,15 +251,20 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
             if parsed is not None:
                 assert not isinstance(parsed, SiteUpserted)
                 key = parsed.person_id  # table keys are JSON-coded in the changelog: str
-                state = PersonState.from_json(persons.get(key))
+                held = persons.get(key)
+                recalled = held is None and await recall.holds(key)
+                state = await recall.person(key) if recalled else PersonState.from_json(held)
                 outcome = apply(state, parsed, msg.partition, msg.offset, max_shift, zone)
+                if recalled or outcome.status == "accepted":
+                    persons[key] = state.to_json()
                 if outcome.status == "too_late":
                     await reject(stream, event, outcome.reason)
                 else:
-                    if outcome.status == "accepted":
-                        persons[key] = state.to_json()
                     counters[outcome.status] += 1
-                    pending.add(stream, event, outcome.rows)
+                    # a recalled person's rows replace what the store holds, whatever it is
+                    pending.add(
+                        stream, event, prev_from_store(outcome.rows) if recalled else outcome.rows
+                    )
                     for site_id, diffs in diffs_by_site(key, outcome.changes).items():
                         outbox.setdefault(site_id, []).extend(diffs)
             await pending.flush_if_due()
