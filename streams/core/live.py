@@ -12,6 +12,12 @@ What is kept per site, and why:
   the last activity when a late event moves a shift's end;
 - for shifts forgotten before that, only their latest activities (`ACTIVITY_FLOOR` of them);
 - the open alert, and what was last published (a status is published only when it changes).
+
+Alerts follow coverage in event time, not in the order records arrive: each step walks
+the site's coverage from where it last stood (the open alert's opening, or the last step)
+to now, and every change on the way is an alert event of its own. A worker catching up,
+which brings a site's whole day in one message, so opens and resolves the same alerts at
+the same times as one that read the records as they came.
 """
 
 from __future__ import annotations
@@ -28,9 +34,15 @@ from schemas.events import SiteUpserted
 from streams.core.person import ShiftChange
 from streams.core.rows import from_micros, to_micros
 from streams.core.shifts import Shift
-from streams.core.status import SiteAttrs, is_covered, iso_micros, site_status
+from streams.core.status import SiteAttrs, is_covered, iso_micros, shortfall, site_status
 
 RECENT = int(timedelta(hours=2).total_seconds() * 1e6)
+# While an alert is open, the shifts that ended up to a day before it opened are kept too: a
+# late event may still move its opening earlier (a check-out that ended a shift sooner), and
+# a catch-up that brings days of shifts at once walks them from there (`_walk`). No further
+# back than the 72 h late events may reach (SPEC §3), and a day more.
+BEFORE_OPEN = int(timedelta(hours=24).total_seconds() * 1e6)
+KEEP_AT_MOST = int(timedelta(hours=96).total_seconds() * 1e6)
 ACTIVITY_FLOOR = 4
 ACTIVITY_REASONS = ("check_out", "transfer")  # SPEC §6: ends that count as activity
 
@@ -104,6 +116,8 @@ class SiteLive:
     alert_seq: int = 0
     published: dict[str, Any] | None = None
     published_by: dict[str, int] = field(default_factory=dict)
+    walked: int = 0  # the time up to which alerts follow the shifts kept (the last step)
+    settled: int = 0  # when the last alert was resolved: alerts never reach back past it
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -126,7 +140,7 @@ class SiteLive:
                 self.floor = [f for f in self.floor if f[1] != shift.shift_id]
             elif held is None or shift.version > held.version:
                 self.floor = [f for f in self.floor if f[1] != shift.shift_id]
-                if shift.end > now - RECENT:
+                if shift.end > self._keep_from(now):
                     self.shifts[shift.shift_id] = shift
                 else:
                     self.shifts.pop(shift.shift_id, None)
@@ -175,7 +189,6 @@ class SiteLive:
         """Bring the site to `now` and say what to publish (SPEC §6). `republish` says it
         all again (after a restart: what a crash kept from the store is written anew)."""
         self._promote(now)
-        self._forget(now)
         out = Step()
         status = self.status(now, zone)
         if status != self.published or republish:
@@ -189,50 +202,83 @@ class SiteLive:
                 for role, org in [key.split("|", 1)]
             }
             self.published_by = by
-        alert = self._alert(status, now, zone)
+        alerts = self._walk(status, now, zone)
         if republish:
             out.alerts += [a for a in (self.resolved, self._open_json(zone)) if a is not None]
-        elif alert is not None:
-            out.alerts.append(alert)
+        else:
+            out.alerts += alerts
+        self.walked = max(self.walked, now)
+        self._forget(now)
         return out
 
     def _open_json(self, zone: ZoneInfo) -> dict[str, Any] | None:
         return None if self.alert is None else self._alert_json(self.alert, None, zone)
 
-    def _alert(
+    def _walk(
         self, status: dict[str, Any] | None, now: int, zone: ZoneInfo
-    ) -> dict[str, Any] | None:
-        """Open, change or resolve the `understaffed` alert; return it if it changed."""
-        uncovered = status is not None and status["active"] and not status["covered"]
-        if uncovered:
-            assert status is not None
-            lost, bounded = self._run_start(now, covered=False)
-            if self.alert is None:
-                self.alert_seq += 1
-                opened = lost
-                alert_id = f"understaffed:{self.site_id}:{self.alert_seq}"
-            else:
-                held = self.alert["opened_us"]
-                # A run reaching back past what is kept began no later than it shows.
-                opened = min(held, lost) if bounded else lost
-                alert_id = self.alert["alert_id"]
-            new = {
-                "alert_id": alert_id,
-                "opened_us": opened,
-                "short": status["short"],
-                "people": status["people"],
+    ) -> list[dict[str, Any]]:
+        """Follow the site's coverage from where alerts last stood to now (SPEC §6): an
+        alert opens at each moment the active site stops being covered and is resolved at
+        each moment it is covered again. Returns the alerts that changed, each once, as
+        they stand after the walk."""
+        attrs = self.attrs(now)
+        if attrs is None or status is None:
+            return []
+        in_force = max(v[0] for v, _ in self.versions if v[0] <= now)
+        start = self.alert["opened_us"] if self.alert is not None else self.walked
+        start = min(max(start, in_force, self.settled), now)
+        points = sorted(
+            {start}
+            | {m for s in self.shifts.values() for m in (s.start, s.end) if start < m <= now}
+        )
+        before = dict(self.alert) if self.alert is not None else None
+        changed: dict[str, dict[str, Any]] = {}
+        stale = False  # the open alert's opening turned out covered (a late event)
+        for i, t in enumerate(points):
+            on_post = self.on_post_at(t)
+            uncovered = attrs.active and not is_covered(attrs, on_post)
+            counts = {role: n for role, n in on_post.items() if n > 0}
+            numbers = {
+                "short": shortfall(attrs.requirements, counts),
+                "people": sum(counts.values()),
             }
-            if new == self.alert:
-                return None
-            self.alert = new
-            return self._alert_json(new, None, zone)
-        if self.alert is None:
-            return None
-        regained, _ = self._run_start(now, covered=True)
-        closed = self.alert
-        self.alert = None
-        self.resolved = self._alert_json(closed, max(regained, closed["opened_us"]), zone)
-        return self.resolved
+            if i == 0 and self.alert is not None and not uncovered:
+                stale = True  # resolved where it opened, unless cover is lost again below
+            elif uncovered and stale:
+                # the open alert moves to where cover was lost again, as the events now show
+                assert self.alert is not None
+                self.alert |= {"opened_us": t, **numbers}
+                stale = False
+            elif uncovered and (self.alert is None or i == 0):
+                # the first point: a late event may show cover was lost earlier than known
+                lost, bounded = self._run_start(t, covered=False) if i == 0 else (t, False)
+                if self.alert is None:
+                    self.alert_seq += 1
+                    alert_id = f"understaffed:{self.site_id}:{self.alert_seq}"
+                    opened = lost
+                else:
+                    alert_id = self.alert["alert_id"]
+                    held = self.alert["opened_us"]
+                    # a run reaching back past what is kept began no later than it shows
+                    opened = min(held, lost) if bounded else lost
+                self.alert = {"alert_id": alert_id, "opened_us": opened, **numbers}
+            elif not uncovered and self.alert is not None and not stale:
+                self._resolve(t, changed, zone)
+        if stale:
+            assert self.alert is not None
+            self._resolve(self.alert["opened_us"], changed, zone)
+        if self.alert is not None:  # open now: its numbers are the status's
+            self.alert |= {"short": status["short"], "people": status["people"]}
+            if self.alert != before:
+                changed[self.alert["alert_id"]] = self._alert_json(self.alert, None, zone)
+        return list(changed.values())
+
+    def _resolve(self, at: int, changed: dict[str, dict[str, Any]], zone: ZoneInfo) -> None:
+        assert self.alert is not None
+        closed, self.alert = self.alert, None
+        self.settled = max(at, closed["opened_us"])
+        self.resolved = self._alert_json(closed, self.settled, zone)
+        changed[closed["alert_id"]] = self.resolved
 
     def _alert_json(
         self, alert: dict[str, Any], resolved: int | None, zone: ZoneInfo
@@ -256,7 +302,7 @@ class SiteLive:
         attrs = self.attrs(now)
         assert attrs is not None
         in_force = max(v[0] for v, _ in self.versions if v[0] <= now)
-        bound = max(in_force, self.gone)
+        bound = min(max(in_force, self.gone, self.settled), now)
         points = sorted(
             {bound}
             | {m for s in self.shifts.values() for m in (s.start, s.end) if bound < m <= now}
@@ -276,9 +322,16 @@ class SiteLive:
         if len(current) > 1:
             del self.versions[: current[-1]]
 
+    def _keep_from(self, now: int) -> int:
+        """Shifts that ended at or before this are let go (see BEFORE_OPEN)."""
+        if self.alert is None:
+            return now - RECENT
+        return max(min(now - RECENT, self.alert["opened_us"] - BEFORE_OPEN), now - KEEP_AT_MOST)
+
     def _forget(self, now: int) -> None:
+        keep_from = self._keep_from(now)
         for shift_id, s in list(self.shifts.items()):
-            if s.end <= now - RECENT:
+            if s.end <= keep_from:
                 del self.shifts[shift_id]
                 self._let_go(s)
 
@@ -308,6 +361,8 @@ class SiteLive:
             "q": self.alert_seq,
             "p": self.published,
             "b": self.published_by,
+            "w": self.walked,
+            "z": self.settled,
         }
 
     @classmethod
@@ -325,6 +380,8 @@ class SiteLive:
             alert_seq=data["q"],
             published=data["p"],
             published_by=dict(data["b"]),
+            walked=data.get("w", 0),
+            settled=data.get("z", 0),
         )
 
 

@@ -204,3 +204,85 @@ def test_state_survives_its_json_round_trip() -> None:
     for sid, s in city.sites.items():
         again = SiteLive.from_json(sid, json.loads(json.dumps(s.to_json())))
         assert again == s
+
+
+def two_days_of_day_shifts() -> list[tuple[datetime, str, dict[str, Any]]]:
+    """(event time, topic, event): a site needing a marshal, registered on day 1 at 00:00,
+    staffed 08:00-17:00 on day 1 and 07:30-21:30 on day 2 (a hand-over at 11:50-12:00)."""
+    d1, d2 = START, START + timedelta(days=1)
+    h = lambda day, hours: day + timedelta(hours=hours)  # noqa: E731
+    return [
+        (d1, "sites", site("S1", iso(d1), "s1", requirements={"marshal": 1})),
+        (h(d1, 8), "events", cin("M1", iso(h(d1, 8)), "m1", role="marshal")),
+        (h(d1, 17), "events", cout("M1", iso(h(d1, 17)), "m1x")),
+        (h(d2, 7.5), "events", cin("M2", iso(h(d2, 7.5)), "m2", role="marshal")),
+        (h(d2, 11 + 50 / 60), "events", cin("M3", iso(h(d2, 11 + 50 / 60)), "m3", role="marshal")),
+        (h(d2, 12), "events", cout("M2", iso(h(d2, 12)), "m2x")),
+        (h(d2, 21.5), "events", cout("M3", iso(h(d2, 21.5)), "m3x")),
+    ]
+
+
+def final(alerts: list[dict[str, Any]]) -> dict[str, tuple[str, str | None]]:
+    """Each alert as it stands after the last change published for it."""
+    return {a["alert_id"]: (a["opened_at"], a["resolved_at"]) for a in alerts}
+
+
+def test_a_catch_up_opens_and_resolves_every_alert_a_live_run_does() -> None:
+    """A worker catching up gets a site's two days in one message: every loss and return
+    of cover is an alert of its own, with the ids and times of a run that read the
+    records as they happened, and of one that read them one by one after the fact (before,
+    one alert stayed open from the registration on)."""
+    history = two_days_of_day_shifts()
+    late = START + timedelta(days=2, hours=10)
+    d1, d2 = START, START + timedelta(days=1)
+    want = {
+        "understaffed:S1:1": (iso(d1), iso(d1 + timedelta(hours=8))),
+        "understaffed:S1:2": (iso(d1 + timedelta(hours=17)), iso(d2 + timedelta(hours=7.5))),
+        "understaffed:S1:3": (iso(d2 + timedelta(hours=21.5)), None),
+    }
+
+    live = LiveCity()  # each record when it happened
+    for when, kind, event in history:
+        live.deliver(kind, json.dumps(event).encode(), when)
+    live.run_timers(late)
+    assert final(live.alerts) == want
+
+    one_by_one = LiveCity()  # each record on its own, all of them long after
+    for _, kind, event in history:
+        one_by_one.deliver(kind, json.dumps(event).encode(), late)
+    assert final(one_by_one.alerts) == want
+
+    # catching up: the site's version, then every shift diff in one message and one step
+    s, clock = SiteLive("S1"), to_micros(late)
+    version = parse_record(json.dumps(history[0][2]).encode(), "sites", late)
+    assert isinstance(version, SiteUpserted)
+    s.apply_version(*site_version(version, 0, 0), clock)
+    alerts = s.step(clock, ZONE).alerts
+    people: dict[str, PersonState] = {}
+    diffs = []
+    for offset, (_, kind, event) in enumerate(history[1:], start=1):
+        parsed = parse_record(json.dumps(event).encode(), kind, late)
+        outcome = apply(
+            people.setdefault(event["person_id"], PersonState()), parsed, 0, offset, MAX
+        )
+        diffs += diffs_by_site(event["person_id"], outcome.changes).get("S1", [])
+    s.apply_diffs(diffs, clock)
+    alerts += s.step(clock, ZONE).alerts
+    assert final(alerts) == want
+    assert s.alert is not None and s.alert["alert_id"] == "understaffed:S1:3"
+    assert [a["short"] for a in alerts if a["resolved_at"] is None] == [{"marshal": 1}] * 2
+
+
+def test_a_late_event_moves_an_open_alert_to_where_cover_was_lost_again() -> None:
+    """An alert opened at a shift's automatic end, which a check-in shows was covered, is
+    not resolved where it opened when cover was lost again later: it moves there."""
+    history = two_days_of_day_shifts()
+    late = START + timedelta(days=2, hours=10)
+    city = LiveCity()
+    for _, kind, event in history[:4]:  # M2 on post from 07:30; 12 h later, auto
+        city.deliver(kind, json.dumps(event).encode(), late)
+    m2_auto = START + timedelta(days=1, hours=19.5)
+    assert city.site("S1").alert["opened_us"] == to_micros(m2_auto)
+    city.deliver(*history[4][1:2], json.dumps(history[4][2]).encode(), late)  # M3 from 11:50
+    assert city.site("S1").alert["alert_id"] == "understaffed:S1:3"
+    assert city.site("S1").alert["opened_us"] == to_micros(m2_auto + timedelta(hours=4, minutes=20))
