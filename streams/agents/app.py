@@ -29,7 +29,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,11 +41,11 @@ from schemas.dlq import INGEST, DeadLetter
 from schemas.errors import InvalidEvent
 from schemas.events import AnyEvent, SiteUpserted, parse_record
 from sinks.coverage import settle
-from sinks.recall import forgotten_people, person_history
 from sinks.store import StoreError
 from sinks.writer import RowWriter, prev_from_store
 from streams.agents.consumer import Transport
-from streams.agents.pending import STORE_RETRY_SECONDS, PendingRows
+from streams.agents.pending import PendingRows
+from streams.agents.recall import Recall
 from streams.agents.recovery import ExactTableManager
 from streams.agents.timetable import Timetable
 from streams.broker import SITE_CHANGES
@@ -61,7 +60,7 @@ from streams.core.live import (
     site_message,
     site_version,
 )
-from streams.core.person import PersonState, apply, rebuild
+from streams.core.person import PersonState, apply
 from streams.core.rows import (
     Row,
     alert_row,
@@ -123,52 +122,6 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     return conf
 
 
-class Recall:
-    """A person the person table does not hold, read back from the store (sinks/recall.py):
-    for a worker that lost its table, whatever the store reflects must change nothing."""
-
-    def __init__(
-        self,
-        client: Any,
-        store_thread: Executor,
-        known: Callable[[], list[str]],
-        settings: Settings,
-    ) -> None:
-        self.client = client
-        self.store_thread = store_thread
-        self.known = known
-        self.settings = settings
-        self.forgotten: set[str] | None = None  # read at the first event: tables recovered
-
-    async def holds(self, person_id: str) -> bool:
-        if self.forgotten is None:
-            known = self.known()
-            self.forgotten = await self._on_store(forgotten_people, self.client, known)
-            if self.forgotten:
-                log.warning(
-                    "the store holds %d people this worker's table does not: each is read "
-                    "back from the store at their first event (its state was lost)",
-                    len(self.forgotten),
-                )
-        return person_id in self.forgotten
-
-    async def person(self, person_id: str) -> PersonState:
-        assert self.forgotten is not None
-        stored, version = await self._on_store(person_history, self.client, person_id)
-        self.forgotten.discard(person_id)
-        return rebuild(stored, version, self.settings.max_shift, self.settings.zone)
-
-    async def _on_store(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn` on the store thread, again every few seconds while the store refuses."""
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                return await loop.run_in_executor(self.store_thread, fn, *args)
-            except StoreError as exc:
-                log.error("%s; trying again in %d s", exc, STORE_RETRY_SECONDS)
-                await asyncio.sleep(STORE_RETRY_SECONDS)
-
-
 def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) -> Pipeline:
     """Build the app; every row goes to the store through `writer`, run on `store_thread`."""
     app = faust.App(f"{settings.topic_prefix}pipeline", **faust_settings(settings))
@@ -208,7 +161,10 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
 
     pending = PendingRows(writer, counters, store_thread, before_write=before_write, lag=lag)
 
-    recall = Recall(writer.client, store_thread, lambda: list(persons.keys()), settings)
+    recall = Recall(writer.client, store_thread, settings)
+    recall.know("people", lambda: list(persons.keys()))
+    recall.know("site ids", lambda: list(site_ids.keys()))
+    recall.know("sites", lambda: list(live.keys()))
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     events = app.topic(settings.topic("events"), partitions=settings.events_partitions, **raw)
@@ -252,7 +208,7 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                 assert not isinstance(parsed, SiteUpserted)
                 key = parsed.person_id  # table keys are JSON-coded in the changelog: str
                 held = persons.get(key)
-                recalled = held is None and await recall.holds(key)
+                recalled = held is None and await recall.holds("people", key)
                 state = await recall.person(key) if recalled else PersonState.from_json(held)
                 outcome = apply(state, parsed, msg.partition, msg.offset, max_shift, zone)
                 if recalled or outcome.status == "accepted":
@@ -278,9 +234,11 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
             if parsed is not None:
                 assert isinstance(parsed, SiteUpserted)
                 key = parsed.site_id
-                seen: dict[str, str] = dict(site_ids.get(key) or {})
+                held = site_ids.get(key)
+                recalled = held is None and await recall.holds("site ids", key)
+                seen: dict[str, str] = await recall.site_ids(key) if recalled else dict(held or {})
                 outcome = apply_site(seen, parsed, msg.partition, msg.offset)
-                if outcome.status == "accepted":
+                if outcome.status == "accepted" or recalled:
                     site_ids[key] = seen
                 counters[outcome.status] += 1
                 pending.add(stream, event, outcome.rows)
@@ -313,9 +271,13 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
             msg = event.message
             site_id = msg.key.decode()
             held = live.get(site_id)
-            state = SiteLive.from_json(site_id, held)
             now = to_micros(datetime.now(UTC))
-            republish = apply_message(state, msg.value, now)
+            recalled = held is None and await recall.holds("sites", site_id)
+            if recalled:  # this worker's table lost it: what the store holds, said again
+                state = await recall.site(site_id, now)
+            else:
+                state = SiteLive.from_json(site_id, held)
+            republish = apply_message(state, msg.value, now) or recalled
             step = state.step(now, zone, republish)
             data = state.to_json()
             if data != held:
@@ -364,6 +326,9 @@ def create_app(settings: Settings, writer: RowWriter, store_thread: Executor) ->
                 await site_changes.send(key=site_id.encode(), value=REPUBLISH)
             else:
                 timetable.set(site_id, SiteLive.from_json(site_id, data).next_due(now))
+        if fresh:  # sites the store holds and the table lost: read back, then scheduled
+            for site_id in sorted(await recall.forgotten("sites")):
+                await site_changes.send(key=site_id.encode(), value=REPUBLISH)
 
     @app.timer(SETTLE_SECONDS)
     async def settle_coverage() -> None:

@@ -385,6 +385,57 @@ class SiteLive:
         )
 
 
+def recall_site(
+    site_id: str,
+    versions: Iterable[tuple[Any, ...]],
+    shifts: Iterable[tuple[Any, ...]],
+    alerts: Iterable[tuple[Any, ...]],
+    status: tuple[int, int | None] | None,
+    now: int,
+    zone: ZoneInfo,
+) -> SiteLive:
+    """A site's live state rebuilt from what the store holds (sinks/recall.py), for a
+    worker that lost its table: versions `(ts, partition, offset, name, city, district,
+    street, community, kind, requirements, active, lat, lon)`, shifts as they stand
+    `(shift_id, person_id, role, org, start, end, reason)` (from `recall_since` on), alerts
+    `(alert_id, opened, short, people, resolved or None)` and the last status written
+    `(at, last_activity)`. Alerts go on from the stored ones (the open one stays open, the
+    next gets the next number), and from the time the last status was written."""
+    live = SiteLive(site_id)
+    for ts, partition, offset, name, city, district, *rest in versions:
+        street, community, kind, requirements, active, lat, lon = rest
+        attrs = SiteAttrs(
+            site_id, name, city, district, street or None, community or None, kind or None,
+            {str(r): int(m) for r, m in requirements.items()}, bool(active), lat, lon,
+        )  # fmt: skip
+        live.apply_version((ts, partition, offset), attrs, now)
+    resolved: tuple[int, dict[str, Any], int] | None = None
+    for alert_id, opened, short, people, closed in alerts:
+        seq = int(alert_id.rsplit(":", 1)[1])
+        live.alert_seq = max(live.alert_seq, seq)
+        alert = {"alert_id": alert_id, "opened_us": opened, "short": dict(short), "people": people}
+        if closed is None:
+            live.alert = alert
+        elif resolved is None or seq > resolved[0]:
+            resolved = (seq, alert, closed)
+    if resolved is not None:
+        live.settled = resolved[2]
+        live.resolved = live._alert_json(resolved[1], resolved[2], zone)
+    keep_from = live._keep_from(now)
+    live.gone = keep_from  # what ended before is not read back: runs reaching it are bounded
+    if status is not None:
+        live.walked = status[0]
+        if status[1] is not None and status[1] <= keep_from:
+            live.floor = [(status[1], "")]
+    live.apply_diffs([Diff(1, LiveShift(*shift)) for shift in shifts], now)
+    return live
+
+
+def recall_since(now: int, max_shift: int) -> int:
+    """The earliest start of a shift `recall_site` may keep (times in microseconds)."""
+    return now - KEEP_AT_MOST - max_shift
+
+
 def live_shift(shift: Shift, person_id: str, version: int) -> LiveShift:
     """A derived shift (SPEC §3) as a site sees it."""
     return LiveShift(
