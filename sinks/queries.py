@@ -107,13 +107,20 @@ def site_inputs(reader: QueryReader, at: datetime, scope: Scope) -> list[dict[st
     return rows
 
 
-def alerts(reader: QueryReader, open_only: bool) -> list[dict[str, Any]]:
-    """Understaffed alerts, newest opened first (times in microseconds)."""
-    where = "WHERE resolved_at IS NULL " if open_only else ""
+def alerts(reader: QueryReader, open_only: bool, at: int | None = None) -> list[dict[str, Any]]:
+    """Understaffed alerts, newest opened first (times in microseconds); with `at`, those
+    opened by then, and `open_only` those not resolved by then."""
+    cutoff = "fromUnixTimestamp64Micro({at:Int64})"
+    where = [] if at is None else [f"opened_at <= {cutoff}"]
+    if open_only:
+        closed_later = "" if at is None else f" OR resolved_at > {cutoff}"
+        where.append(f"(resolved_at IS NULL{closed_later})")
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
     rows: list[dict[str, Any]] = reader.query(
         "SELECT alert_id, kind, site_id, toUnixTimestamp64Micro(opened_at) AS opened_us, "
         "short, people, toUnixTimestamp64Micro(resolved_at) AS resolved_us "
-        f"FROM alerts_current {where}ORDER BY opened_at DESC, alert_id"
+        f"FROM alerts_current {clause}ORDER BY opened_at DESC, alert_id",
+        None if at is None else {"at": at},
     ).dicts()
     return rows
 

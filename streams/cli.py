@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-simulator", action="store_true", help="leave input topics to others")
     _simulation_options(up)
 
-    sub.add_parser("broker", help="run the embedded Kafka broker (Tansu, memory only)")
+    sub.add_parser("broker", help="run the embedded Kafka broker (Tansu, topics kept on disk)")
     sub.add_parser("worker", help="run one pipeline worker")
     sub.add_parser("migrate", help="create or upgrade the store's tables and views")
 

@@ -25,8 +25,8 @@ def run_broker(settings: Settings) -> int:
     try:
         created = create_topics(settings)
         print(
-            f"broker: Tansu on {settings.kafka_bootstrap} (memory storage: data is lost when "
-            f"it stops); topics created: {', '.join(created) or 'none, all existed'}",
+            f"broker: Tansu on {settings.kafka_bootstrap} ({storage_words(settings)}); "
+            f"topics created: {', '.join(created) or 'none, all existed'}",
             file=sys.stderr,
         )
         return proc.wait()
@@ -34,6 +34,12 @@ def run_broker(settings: Settings) -> int:
         return 0
     finally:
         stop_child(proc)
+
+
+def storage_words(settings: Settings) -> str:
+    if settings.broker_storage == "memory":
+        return "memory storage: topics are gone when it stops"
+    return f"topics kept in {settings.data_dir / 'broker'}"
 
 
 def stop_child(child: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -124,7 +130,10 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
             print(f"up: using the broker already on {settings.kafka_bootstrap}", file=sys.stderr)
         else:
             children.append(start_tansu(settings, settings.data_dir / "broker.log"))
-            print(f"up: broker on {settings.kafka_bootstrap} (memory storage)", file=sys.stderr)
+            print(
+                f"up: broker on {settings.kafka_bootstrap} ({storage_words(settings)})",
+                file=sys.stderr,
+            )
         create_topics(settings)
         worker = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"], start_new_session=True

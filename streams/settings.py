@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     token: str = Field("", description="The gateway token `muster emit --url` sends")
     embedded: bool = Field(
         True, description="Tune Kafka client timeouts for the embedded single-node broker"
+    )
+    broker_storage: Literal["disk", "memory"] = Field(
+        "disk",
+        description="Where the embedded broker keeps topics: on disk under "
+        "MUSTER_DATA_DIR/broker (kept between runs), or in memory (gone when it stops)",
     )
 
     @field_validator("tz")

@@ -50,7 +50,7 @@ def repo_root() -> Path:
 def bootstrap() -> Iterator[str]:
     """The real broker (Tansu), once per test session."""
     address = f"127.0.0.1:{free_port()}"
-    proc = start_tansu(Settings(kafka_bootstrap=address))
+    proc = start_tansu(Settings(kafka_bootstrap=address, broker_storage="memory"))
     yield address
     proc.terminate()
     proc.wait(timeout=10)

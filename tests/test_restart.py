@@ -125,5 +125,14 @@ def test_a_kept_store_and_a_forgetful_broker_count_a_resent_history_once(
     metrics_at_every_cutoff(again, ref, cutoffs)
     after = alerts(again)
     assert sorted(after, key=lambda a: a["alert_id"]) == sorted(before, key=lambda a: a["alert_id"])
+    # the alerts as they stood: yesterday 03:00 each site's second was open, at noon none
+    night = today - timedelta(hours=21)
+    stood = again.get(f"/api/alerts?at={quote(night.isoformat())}")[1]["alerts"]
+    assert sorted((a["alert_id"], a["resolved_at"], a["short"]) for a in stood) == [
+        (f"understaffed:S{k}:2", None, {"marshal": 1}) for k in range(SITES)
+    ]
+    noon = night + timedelta(hours=9)
+    assert again.get(f"/api/alerts?at={quote(noon.isoformat())}")[1] == {"alerts": []}
+    assert len(again.get(f"/api/alerts?state=all&at={quote(noon.isoformat())}")[1]["alerts"]) == 12
     out = again.cli("metrics", "--json", "--at", now.isoformat())
     assert reference.agrees(json.loads(out), reference.metrics(ref, now, ZONE, {}), 1e-9)

@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.recall import (
     forgotten_people,
+    forgotten_site_ids,
     forgotten_sites,
     person_history,
     site_event_ids,
@@ -35,7 +36,7 @@ T = TypeVar("T")
 
 STORED: dict[str, Callable[[Client, Iterable[str]], set[str]]] = {
     "people": forgotten_people,
-    "site ids": forgotten_sites,
+    "site ids": forgotten_site_ids,
     "sites": forgotten_sites,
 }
 

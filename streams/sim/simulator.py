@@ -373,15 +373,21 @@ def produce_live(
     stop: threading.Event | None = None,
 ) -> None:
     """Send each record when its delivery time comes (wall clock), saying so once a minute
-    and before every quiet spell; return early once `stop` is set."""
+    and before every quiet spell; return early once `stop` is set. How far it got is kept
+    in the data directory (`Memo`), so that the next run goes on from there."""
     stop = stop or threading.Event()
     producer = _producer(settings)
     last = time.monotonic()
+    memo = Memo.read(settings)
+    sent_until: datetime | None = None
     try:
         for n, record in enumerate(records):
             wait = (record.arrival - datetime.now(UTC)).total_seconds()
             if wait > 0:
                 producer.flush()
+                sent_until = datetime.now(UTC)  # everything due by now is sent
+                if memo is not None:
+                    memo.save(settings, sent_until)
                 if wait >= 60 or time.monotonic() - last >= 60:
                     last = time.monotonic()
                     nxt = record.arrival.astimezone(settings.zone)
@@ -394,14 +400,67 @@ def produce_live(
                 if stop.wait(wait):
                     return
             producer.send(settings.topic(record.topic), key=record.key, value=record.value)
+            sent_until = record.arrival
         print(f"{label}: live: all {len(records):,} records sent", file=sys.stderr, flush=True)
     finally:
         producer.close(timeout=5)
+        if memo is not None and sent_until is not None:
+            memo.save(settings, sent_until)
+
+
+@dataclass
+class Memo:
+    """Which city the simulator sends into this data directory and how far it got
+    (`simulation.json`): a second `muster up` with the same options goes on with the same
+    city from there, instead of sending its history again."""
+
+    options: dict[str, Any]
+    end: datetime  # the plan's end: when the city's first run started
+    sent_until: datetime
+
+    FILE = "simulation.json"
+
+    @classmethod
+    def read(cls, settings: Settings) -> Memo | None:
+        try:
+            data = json.loads((settings.data_dir / cls.FILE).read_text())
+            return cls(
+                data["options"],
+                datetime.fromisoformat(data["end"]),
+                datetime.fromisoformat(data["sent_until"]),
+            )
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def save(self, settings: Settings, sent_until: datetime) -> None:
+        self.sent_until = max(self.sent_until, sent_until)
+        path = settings.data_dir / self.FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {
+            "options": self.options,
+            "end": self.end.isoformat(),
+            "sent_until": self.sent_until.isoformat(),
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1))
+        tmp.replace(path)
 
 
 def run_simulation(settings: Settings, args: argparse.Namespace) -> list[Record]:
     """Send the scenario's history (delivered up to now) at `--rate`; return the records still
-    to be delivered live, in order (none for the Shanghai scenario: it is all history)."""
+    to be delivered live, in order (none for the Shanghai scenario: it is all history). When
+    this data directory already got this city (`Memo`), only what it has not got is sent."""
+    options: dict[str, Any] = {"scenario": args.scenario, "tz": settings.zone.key}
+    if args.scenario != "shanghai-2022-03-15":
+        options |= {"people": args.people, "sites": args.sites, "days": args.days}
+        options |= {"seed": args.seed, "live_hours": args.live_hours}
+    memo = Memo.read(settings)
+    now = datetime.now(UTC)
+    if memo is None or memo.options != options:
+        memo = Memo(options, now, datetime.min.replace(tzinfo=UTC))
+        resumed = False
+    else:
+        resumed = True
     if args.scenario == "shanghai-2022-03-15":
         from streams.sim import shanghai
 
@@ -421,6 +480,7 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> list[Record]
             people=args.people,
             sites=args.sites,
             days=args.days,
+            end=memo.end,
             seed=args.seed,
             zone=settings.zone,
             live_hours=args.live_hours,
@@ -429,8 +489,18 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> list[Record]
         what = f"{plan.people:,} volunteers, {plan.sites:,} sites, {plan.days} day(s) up to now"
         if plan.live_hours:
             what += f" and the next {plan.live_hours:g} h live"
-    now = datetime.now(UTC)
-    history = [r for r in records if r.arrival <= now]
-    print(f"simulate: {what}: {len(records):,} records", file=sys.stderr, flush=True)
+    history = [r for r in records if memo.sent_until < r.arrival <= now]
+    if resumed:
+        start = memo.end.astimezone(settings.zone)
+        print(
+            f"simulate: going on with the city first started {start:%Y-%m-%d %H:%M} "
+            f"(kept in {settings.data_dir / Memo.FILE}): {len(history):,} records due since "
+            f"{memo.sent_until.astimezone(settings.zone):%Y-%m-%d %H:%M:%S}, then live",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(f"simulate: {what}: {len(records):,} records", file=sys.stderr, flush=True)
     produce(settings, history, args.rate)
+    memo.save(settings, now)
     return [r for r in records if r.arrival > now]

@@ -2,7 +2,7 @@
 
     GET /api/metrics?at=&city=&district=&street=&community=&site=&org=&role=&team=
     GET /api/sites?at=&city=&district=&street=&community=&site=
-    GET /api/alerts?state=open|all
+    GET /api/alerts?state=open|all&at=
     GET /healthz, GET /readyz
 
 Handlers parse (a bad or unknown parameter is a 400 naming it), call the named queries on
@@ -27,7 +27,7 @@ from schemas.errors import MusterError
 from schemas.events import parse_rfc3339
 from sinks.queries import Scope, alerts, metrics, site_inputs
 from sinks.reader import Reader
-from streams.core.rows import from_micros
+from streams.core.rows import from_micros, to_micros
 from streams.core.status import SiteAttrs, iso, iso_micros, site_status
 
 SITE_PARAMS = {"city": "city", "district": "district", "street": "street"}
@@ -71,13 +71,27 @@ def site_statuses(reader: Reader, at: datetime, zone: ZoneInfo, scope: Scope) ->
     return {"at": iso(at, zone), "sites": statuses}
 
 
-def alert_list(reader: Reader, zone: ZoneInfo, state: str) -> dict[str, Any]:
-    """SPEC §7 `/api/alerts`: newest `opened_at` first."""
+def alert_list(
+    reader: Reader, zone: ZoneInfo, state: str, at: datetime | None = None
+) -> dict[str, Any]:
+    """SPEC §7 `/api/alerts`: newest `opened_at` first. With `at`, the alerts as they stood
+    then: those opened by `at`, resolved only if that was by `at`, and an alert open then
+    with its site's `short` and `people` at `at`."""
     if state not in ("open", "all"):
         raise BadParameter(f"state: must be 'open' or 'all' (got {state!r})")
+    cutoff = None if at is None else to_micros(at)
+    rows = alerts(reader, open_only=state == "open", at=cutoff)
+    stood: dict[str, dict[str, Any]] = {}
+    if at is not None and any(r["resolved_us"] is None or r["resolved_us"] > cutoff for r in rows):
+        stood = {s["site_id"]: s for s in site_statuses(reader, at, zone, Scope())["sites"]}
     out = []
-    for row in alerts(reader, open_only=state == "open"):
+    for row in rows:
         opened, resolved = row.pop("opened_us"), row.pop("resolved_us")
+        if cutoff is not None and (resolved is None or resolved > cutoff):
+            resolved = None
+            status = stood.get(row["site_id"])
+            if status is not None:
+                row |= {"short": status["short"], "people": status["people"]}
         out.append(
             row | {"opened_at": iso_micros(opened, zone), "resolved_at": iso_micros(resolved, zone)}
         )
@@ -131,10 +145,9 @@ def add_api(
             query = plain(request)
 
             def work() -> dict[str, Any]:
-                unknown = sorted(set(query) - {"state"})
-                if unknown:
-                    raise BadParameter(f"unknown parameter {unknown[0]!r} (known: state)")
-                return alert_list(reader, zone, query.get("state", "open"))
+                state = query.pop("state", "open")
+                at, _ = parse_query(query, {}, zone)  # `at` alone, or a 400 naming the rest
+                return alert_list(reader, zone, state, at if "at" in query else None)
 
             return await answer(self, executor, work)
 

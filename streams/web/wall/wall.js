@@ -124,7 +124,8 @@ async function refresh() {
     renderMetrics(m);
     const at = encodeURIComponent(m.at);
     const [sites, alerts, series] = await Promise.all([
-      getJSON(`/api/sites?at=${at}`), getJSON("/api/alerts"), getJSON(`/api/wall/series?at=${at}`)]);
+      getJSON(`/api/sites?at=${at}`), getJSON(pinned ? `/api/alerts?at=${at}` : "/api/alerts"),
+      getJSON(`/api/wall/series?at=${at}`)]);
     const byId = renderSites(sites.sites);
     renderAlerts(alerts.alerts, byId);
     renderSeries(series);

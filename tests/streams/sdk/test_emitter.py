@@ -82,7 +82,7 @@ def test_spooled_while_down_killed_restarted_resent_in_order(address: str, tmp_p
     with sqlite3.connect(spool) as db:
         assert db.execute("SELECT count(*) FROM spool").fetchone()[0] == len(first)
 
-    broker = start_tansu(Settings(kafka_bootstrap=address))
+    broker = start_tansu(Settings(kafka_bootstrap=address, broker_storage="memory"))
     (tmp_path / "worker").mkdir()
     worker = Worker(address, tmp_path / "worker", MUSTER_TOPIC_PREFIX=prefix)
     try:
