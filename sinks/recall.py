@@ -35,8 +35,8 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from sinks.store import StoreError, first_line
 from streams.core.rows import Row
 
-EVENT_COLUMNS = ("person_id", "event_id", "type", "ts", "site_id", "role", "org", "team_id")
-EVENT_COLUMNS += ("partition", "offset")
+EVENT_COLUMNS: tuple[str, ...] = ("person_id", "event_id", "type", "ts", "site_id", "role")
+EVENT_COLUMNS += ("org", "team_id", "partition", "offset")
 
 
 def forgotten_people(client: Client, known: Iterable[str]) -> set[str]:
@@ -159,6 +159,6 @@ def stored_site(client: Client, site_id: str, shifts_since: int) -> StoredSite:
 
 def _rows(client: Client, sql: str, parameters: dict[str, Any], what: str) -> list[tuple[Any, ...]]:
     try:
-        return list(client.query(sql, parameters=parameters).result_rows)
+        return [tuple(row) for row in client.query(sql, parameters=parameters).result_rows]
     except ClickHouseError as exc:
         raise StoreError(f"reading {what} failed: {first_line(exc)}") from exc

@@ -203,10 +203,10 @@ class SiteLive:
             }
             self.published_by = by
         alerts = self._walk(status, now, zone)
-        if republish:
-            out.alerts += [a for a in (self.resolved, self._open_json(zone)) if a is not None]
-        else:
-            out.alerts += alerts
+        if republish:  # the walk's changes, and the last resolved and the open alert again
+            again = [a for a in (self.resolved, self._open_json(zone)) if a is not None]
+            alerts = list({a["alert_id"]: a for a in alerts + again}.values())
+        out.alerts += alerts
         self.walked = max(self.walked, now)
         self._forget(now)
         return out
@@ -326,7 +326,8 @@ class SiteLive:
         """Shifts that ended at or before this are let go (see BEFORE_OPEN)."""
         if self.alert is None:
             return now - RECENT
-        return max(min(now - RECENT, self.alert["opened_us"] - BEFORE_OPEN), now - KEEP_AT_MOST)
+        opened: int = self.alert["opened_us"]
+        return max(min(now - RECENT, opened - BEFORE_OPEN), now - KEEP_AT_MOST)
 
     def _forget(self, now: int) -> None:
         keep_from = self._keep_from(now)
