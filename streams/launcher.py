@@ -33,6 +33,8 @@ def run_broker(settings: Settings) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second one must not cut this short
+            signal.signal(sig, signal.SIG_IGN)
         stop_child(proc)
 
 
@@ -168,6 +170,11 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # a second Ctrl-C or SIGTERM (a shell's, a `timeout`'s) must not cut the stopping
+        # short: it left the worker, gateway and broker running, and the next `make up`
+        # found the broker's port taken
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         print("up: stopping", file=sys.stderr, flush=True)
         stop_simulator.set()
         if simulator is not None:

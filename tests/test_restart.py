@@ -102,6 +102,16 @@ def test_a_kept_store_and_a_forgetful_broker_count_a_resent_history_once(
     cutoffs = [now, today - timedelta(hours=7), today - timedelta(days=1, hours=12)]
 
     first = Worker(bootstrap, tmp_path)
+    again = Worker(bootstrap, tmp_path)  # same data directory, a broker that forgot it all
+    try:
+        resend(first, again, scenario, ref, cutoffs, lost, now, today)
+    finally:
+        for w in (first, again):
+            if w.proc is not None and w.proc.poll() is None:
+                w.stop()
+
+
+def resend(first, again, scenario, ref, cutoffs, lost, now, today) -> None:
     first.start()
     produce(first, scenario)  # in one burst: the worker catches up
     read_all(first, len(scenario.records))
@@ -116,7 +126,6 @@ def test_a_kept_store_and_a_forgetful_broker_count_a_resent_history_once(
     assert len(before) == 3 * SITES
     first.stop()
 
-    again = Worker(bootstrap, tmp_path)  # same data directory, a broker that forgot it all
     again.start()
     produce(again, scenario)
     read_all(again, len(scenario.records))
