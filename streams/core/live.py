@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -117,6 +117,7 @@ class SiteLive:
     published: dict[str, Any] | None = None
     published_by: dict[str, int] = field(default_factory=dict)
     walked: int = 0  # the time up to which alerts follow the shifts kept (the last step)
+    dirty: bool = True  # shifts or versions changed since the last step
     settled: int = 0  # when the last alert was resolved: alerts never reach back past it
 
     # --- inputs -------------------------------------------------------------------------
@@ -125,12 +126,14 @@ class SiteLive:
         """A `site_upserted`: kept if it is the latest dated at or before now, or later-dated."""
         if any(v == version for v, _ in self.versions):
             return
+        self.dirty = True
         self.versions.append((version, attrs))
         self.versions.sort(key=lambda v: v[0])
         self._promote(now)
 
     def apply_diffs(self, diffs: list[Diff], now: int) -> None:
         """Retract and assert shift versions; resent diffs change nothing."""
+        self.dirty = self.dirty or bool(diffs)
         for diff in diffs:
             shift = diff.shift
             held = self.shifts.get(shift.shift_id)
@@ -225,48 +228,48 @@ class SiteLive:
         if attrs is None or status is None:
             return []
         in_force = max(v[0] for v, _ in self.versions if v[0] <= now)
-        start = self.alert["opened_us"] if self.alert is not None else self.walked
+        # what changed since the last step may reach back to the open alert's opening;
+        # with nothing changed, only the time since the last step is new
+        dirty, self.dirty = self.dirty, False
+        reach_back = self.alert is not None and dirty
+        start = self.alert["opened_us"] if reach_back and self.alert else self.walked
         start = min(max(start, in_force, self.settled), now)
-        points = sorted(
-            {start}
-            | {m for s in self.shifts.values() for m in (s.start, s.end) if start < m <= now}
-        )
         before = dict(self.alert) if self.alert is not None else None
         changed: dict[str, dict[str, Any]] = {}
         stale = False  # the open alert's opening turned out covered (a late event)
-        for i, t in enumerate(points):
-            on_post = self.on_post_at(t)
+        for i, (t, on_post) in enumerate(self._timeline(start, now)):
             uncovered = attrs.active and not is_covered(attrs, on_post)
             counts = {role: n for role, n in on_post.items() if n > 0}
             numbers = {
                 "short": shortfall(attrs.requirements, counts),
                 "people": sum(counts.values()),
             }
-            if i == 0 and self.alert is not None and not uncovered:
-                stale = True  # resolved where it opened, unless cover is lost again below
+            if i == 0 and self.alert is not None:
+                if not uncovered and reach_back:
+                    stale = True  # resolved where the walk began, unless lost again below
+                elif not uncovered:
+                    self._resolve(t, changed, zone)  # a version taking effect, say
+                elif reach_back:
+                    # a late event may show cover was lost earlier (or later) than known
+                    lost, bounded = self._run_start(t, covered=False)
+                    held = self.alert["opened_us"]
+                    # a run reaching back past what is kept began no later than it shows
+                    self.alert |= {"opened_us": min(held, lost) if bounded else lost, **numbers}
             elif uncovered and stale:
                 # the open alert moves to where cover was lost again, as the events now show
                 assert self.alert is not None
                 self.alert |= {"opened_us": t, **numbers}
                 stale = False
-            elif uncovered and (self.alert is None or i == 0):
-                # the first point: a late event may show cover was lost earlier than known
-                lost, bounded = self._run_start(t, covered=False) if i == 0 else (t, False)
-                if self.alert is None:
-                    self.alert_seq += 1
-                    alert_id = f"understaffed:{self.site_id}:{self.alert_seq}"
-                    opened = lost
-                else:
-                    alert_id = self.alert["alert_id"]
-                    held = self.alert["opened_us"]
-                    # a run reaching back past what is kept began no later than it shows
-                    opened = min(held, lost) if bounded else lost
-                self.alert = {"alert_id": alert_id, "opened_us": opened, **numbers}
+            elif uncovered and self.alert is None:
+                # at the walk's start, a late event may show cover was lost before it
+                lost = self._run_start(t, covered=False)[0] if i == 0 else t
+                self.alert_seq += 1
+                alert_id = f"understaffed:{self.site_id}:{self.alert_seq}"
+                self.alert = {"alert_id": alert_id, "opened_us": lost, **numbers}
             elif not uncovered and self.alert is not None and not stale:
                 self._resolve(t, changed, zone)
         if stale:
-            assert self.alert is not None
-            self._resolve(self.alert["opened_us"], changed, zone)
+            self._resolve(start, changed, zone)
         if self.alert is not None:  # open now: its numbers are the status's
             self.alert |= {"short": status["short"], "people": status["people"]}
             if self.alert != before:
@@ -303,16 +306,42 @@ class SiteLive:
         assert attrs is not None
         in_force = max(v[0] for v, _ in self.versions if v[0] <= now)
         bound = min(max(in_force, self.gone, self.settled), now)
-        points = sorted(
-            {bound}
-            | {m for s in self.shifts.values() for m in (s.start, s.end) if bound < m <= now}
-        )
         start = now
-        for t in reversed(points):
-            if is_covered(attrs, self.on_post_at(t)) != covered:
+        for t, on_post in reversed(list(self._timeline(bound, now))):
+            if is_covered(attrs, on_post) != covered:
                 return start, False
             start = t
         return start, True
+
+    def _timeline(self, since: int, until: int) -> Iterator[tuple[int, dict[str, int]]]:
+        """People on post per role (as `on_post_at`) at `since` and at every moment in
+        (since, until] at which a shift starts or ends: one sweep over the shifts kept."""
+        moves: list[tuple[int, int, LiveShift]] = []
+        people: dict[str, Counter[str]] = {}
+        for s in self.shifts.values():
+            if s.start <= since < s.end:
+                people.setdefault(s.role, Counter())[s.person_id] += 1
+            if since < s.start <= until:
+                moves.append((s.start, 1, s))
+            if since < s.end <= until and s.start < s.end:
+                moves.append((s.end, -1, s))
+        moves.sort(key=lambda m: m[0])
+
+        def counts() -> dict[str, int]:
+            return {role: len(p) for role, p in people.items() if p}
+
+        yield since, counts()
+        i = 0
+        while i < len(moves):
+            t = moves[i][0]
+            while i < len(moves) and moves[i][0] == t:
+                _, sign, s = moves[i]
+                held = people.setdefault(s.role, Counter())
+                held[s.person_id] += sign
+                if held[s.person_id] <= 0:
+                    del held[s.person_id]
+                i += 1
+            yield t, counts()
 
     # --- housekeeping -------------------------------------------------------------------------
 
@@ -364,6 +393,7 @@ class SiteLive:
             "b": self.published_by,
             "w": self.walked,
             "z": self.settled,
+            "d": self.dirty,
         }
 
     @classmethod
@@ -383,6 +413,7 @@ class SiteLive:
             published_by=dict(data["b"]),
             walked=data.get("w", 0),
             settled=data.get("z", 0),
+            dirty=data.get("d", True),
         )
 
 
