@@ -32,7 +32,7 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 from faust.types import EventT, StreamT
@@ -78,7 +78,6 @@ SETTLE_SECONDS = 30  # finished hours' coverage is settled this often,
 SETTLE_BUDGET = 1.0  # an hour at a time for about this long (a national hour: ~1.5 s)
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass
