@@ -100,7 +100,7 @@ def test_a_history_sent_again_to_a_worker_that_lost_its_state_counts_once(store,
 
 
 @settings(
-    max_examples=3,
+    max_examples=2,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
