@@ -158,11 +158,7 @@ class SiteLive:
 
     def on_post_at(self, t: int) -> dict[str, int]:
         """Distinct people on post at `t` per role (SPEC §4: start <= t < end)."""
-        people: dict[str, set[str]] = {}
-        for s in self.shifts.values():
-            if s.start <= t < s.end:
-                people.setdefault(s.role, set()).add(s.person_id)
-        return {role: len(p) for role, p in people.items()}
+        return next(self._timeline(t, t))[1]
 
     def last_activity(self, t: int) -> int | None:
         """SPEC §6: latest shift start, or check-out/transfer end, at or before `t`."""
@@ -251,7 +247,7 @@ class SiteLive:
                     self._resolve(t, changed, zone)  # a version taking effect, say
                 elif reach_back:
                     # a late event may show cover was lost earlier (or later) than known
-                    lost, bounded = self._run_start(t, covered=False)
+                    lost, bounded = self._lost_since(t)
                     held = self.alert["opened_us"]
                     # a run reaching back past what is kept began no later than it shows
                     self.alert |= {"opened_us": min(held, lost) if bounded else lost, **numbers}
@@ -262,7 +258,7 @@ class SiteLive:
                 stale = False
             elif uncovered and self.alert is None:
                 # at the walk's start, a late event may show cover was lost before it
-                lost = self._run_start(t, covered=False)[0] if i == 0 else t
+                lost = self._lost_since(t)[0] if i == 0 else t
                 self.alert_seq += 1
                 alert_id = f"understaffed:{self.site_id}:{self.alert_seq}"
                 self.alert = {"alert_id": alert_id, "opened_us": lost, **numbers}
@@ -296,19 +292,19 @@ class SiteLive:
             "resolved_at": iso_micros(resolved, zone),
         }
 
-    def _run_start(self, now: int, covered: bool) -> tuple[int, bool]:
-        """When the site's current run of (un)coverage began: the earliest moment from which
-        it has been `covered` (or not) up to now. The shifts kept are every shift on post
-        since the last one let go ended, so the run is known back to then, or to when the
-        version in force took effect; a run reaching that far is said to begin there, and
-        the second value is True."""
+    def _lost_since(self, now: int) -> tuple[int, bool]:
+        """When the site's current run without cover began: the earliest moment from which
+        it has not been covered up to now. The shifts kept are every shift on post since
+        the last one let go ended, so the run is known back to then, to when the version in
+        force took effect, or to the last alert's resolution; a run reaching that far is
+        said to begin there, and the second value is True."""
         attrs = self.attrs(now)
         assert attrs is not None
         in_force = max(v[0] for v, _ in self.versions if v[0] <= now)
         bound = min(max(in_force, self.gone, self.settled), now)
         start = now
         for t, on_post in reversed(list(self._timeline(bound, now))):
-            if is_covered(attrs, on_post) != covered:
+            if is_covered(attrs, on_post):
                 return start, False
             start = t
         return start, True
