@@ -55,11 +55,7 @@ def forgotten_sites(client: Client, known: Iterable[str]) -> set[str]:
 
 
 def _forgotten(client: Client, sql: str, known: Iterable[str], what: str) -> set[str]:
-    try:
-        result = client.query(sql)
-    except ClickHouseError as exc:
-        raise StoreError(f"reading the stored {what} failed: {first_line(exc)}") from exc
-    stored = {row[0] for row in result.result_rows}
+    stored = {row[0] for row in _rows(client, sql, {}, f"the stored {what}")}
     stored.difference_update(known)
     return stored
 
@@ -68,28 +64,27 @@ def person_history(client: Client, person_id: str) -> tuple[list[Row], int]:
     """A person's accepted events as stored (`events` rows, times in microseconds) and the
     highest version of any row written for them."""
     parameters = {"person": person_id}
+    what = f"person {person_id!r}'s stored events"
     columns = ", ".join(
         "toUnixTimestamp64Micro(ts) AS ts" if c == "ts" else f"`{c}`" for c in EVENT_COLUMNS
     )
-    try:
-        events = client.query(
-            f"SELECT {columns} FROM events FINAL WHERE person_id = {{person:String}}",
-            parameters=parameters,
-        )
-        version = client.query(
-            "SELECT max(v) FROM ("
-            " SELECT max(version) AS v FROM shifts WHERE person_id = {person:String}"
-            " UNION ALL SELECT max(version) FROM checkouts WHERE person_id = {person:String}"
-            " UNION ALL SELECT max(version) FROM recruit_firsts"
-            " WHERE person_id = {person:String})",
-            parameters=parameters,
-        )
-    except ClickHouseError as exc:
-        raise StoreError(
-            f"reading person {person_id!r}'s stored events failed: {first_line(exc)}"
-        ) from exc
-    rows = [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in events.result_rows]
-    return rows, int(version.result_rows[0][0] or 0)
+    events = _rows(
+        client,
+        f"SELECT {columns} FROM events FINAL WHERE person_id = {{person:String}}",
+        parameters,
+        what,
+    )
+    version = _rows(
+        client,
+        "SELECT max(v) FROM ("
+        " SELECT max(version) AS v FROM shifts WHERE person_id = {person:String}"
+        " UNION ALL SELECT max(version) FROM checkouts WHERE person_id = {person:String}"
+        " UNION ALL SELECT max(version) FROM recruit_firsts WHERE person_id = {person:String})",
+        parameters,
+        what,
+    )
+    rows = [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in events]
+    return rows, int(version[0][0] or 0)
 
 
 def site_event_ids(client: Client, site_id: str) -> dict[str, str]:
@@ -159,6 +154,7 @@ def stored_site(client: Client, site_id: str, shifts_since: int) -> StoredSite:
 
 def _rows(client: Client, sql: str, parameters: dict[str, Any], what: str) -> list[tuple[Any, ...]]:
     try:
-        return [tuple(row) for row in client.query(sql, parameters=parameters).result_rows]
+        result = client.query(sql, parameters=parameters or None)
+        return [tuple(row) for row in result.result_rows]
     except ClickHouseError as exc:
         raise StoreError(f"reading {what} failed: {first_line(exc)}") from exc

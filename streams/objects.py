@@ -129,8 +129,11 @@ class ObjectLog:
     def _bytes(self, held: Held) -> bytes:
         return os.pread(self.file.fileno(), held.size, held.offset)
 
+    def meta(self, bucket: str, key: str) -> Held | None:
+        return self.index.get(self.name(bucket, key))
+
     def read(self, bucket: str, key: str) -> tuple[bytes, float, str] | None:
-        held = self.index.get(self.name(bucket, key))
+        held = self.meta(bucket, key)
         return None if held is None else (self._bytes(held), held.mtime, held.etag)
 
     def write(
@@ -278,14 +281,13 @@ def app_for(store: ObjectLog) -> web.Application:
         contents = contents[:LIST_MAX]
         items = []
         for key in contents:
-            held = store.read(bucket, key)
-            if held is None:
+            meta = store.meta(bucket, key)  # a listing reads no object's bytes
+            if meta is None:
                 continue
-            data, mtime, etag = held
-            modified = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+            when = datetime.fromtimestamp(meta.mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
             items.append(
-                f"<Contents><Key>{escape(key)}</Key><LastModified>{modified}Z</LastModified>"
-                f"<ETag>{escape(etag)}</ETag><Size>{len(data)}"
+                f"<Contents><Key>{escape(key)}</Key><LastModified>{when[:-3]}Z</LastModified>"
+                f"<ETag>{escape(meta.etag)}</ETag><Size>{meta.size}"
                 "</Size><StorageClass>STANDARD</StorageClass></Contents>"
             )
         common = "".join(
