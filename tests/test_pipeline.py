@@ -194,7 +194,8 @@ def test_worker_stopped_and_killed_while_busy_loses_no_record(worker: Worker):
     worker.stop(signal.SIGKILL)
     reader = worker.start()
     ref = reference.build([(r.topic, r.value) for r in records], MAX, now)
-    assert settle(reader, ref, [now], [{}, {"org": "union"}], timeout=240) == []
+    # About 50 s on a quiet machine; CI's shared machines have run four times slower.
+    assert settle(reader, ref, [now], [{}, {"org": "union"}], timeout=600) == []
     assert counters(reader)["replayed"] > 0  # the kill did land mid-stream
 
     deadline = time.monotonic() + 60  # commits follow acks within a few seconds
@@ -223,5 +224,5 @@ def test_restart_recovers_every_person_from_the_changelog(worker: Worker):
     reader = worker.start()
     produce(worker, then)
     ref = reference.build(first.topic_order() + then.topic_order(), MAX, now)
-    assert settle(reader, ref, [at("10:00"), at("13:00")], [{}], timeout=60) == []
+    assert settle(reader, ref, [at("10:00"), at("13:00")], [{}], timeout=180) == []
     assert metrics(reader, at("13:00"), ZONE, Scope())["person_times"] == 400
