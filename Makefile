@@ -36,6 +36,7 @@ test: install system
 
 lint: install
 	$(BIN)/ruff check schemas streams sinks dashboards tests
+	$(BIN)/ruff format --check schemas streams sinks dashboards tests
 	$(BIN)/mypy
 
 bench: install

@@ -26,26 +26,14 @@ from dashboards.grafana import (
     table,
     timeseries,
 )
+from schemas.metrics import BY_NAME, CATALOGUE
 
 AT = "$__toTime_ms"
 TZ = "'${tz}'"
 DEFAULT_TZ = "Asia/Shanghai"
 
-# Bulletin figures, in the bulletin's order: (metric, Chinese label, English label, unit)
-TILES = (
-    ("recruited", "招募志愿者", "Recruited", "short"),
-    ("on_post_now", "在岗", "On post now", "short"),
-    ("on_post_today", "当日上岗", "On post today", "short"),
-    ("cumulative_people", "累计上岗人数", "People to date", "short"),
-    ("person_times", "累计上岗人次", "Person-times", "short"),
-    ("hours", "上岗总时长（小时）", "Service hours", "short"),
-    ("hours_auto", "未签出待核（小时）", "Hours unconfirmed", "short"),
-    ("teams", "服务队", "Teams", "short"),
-    ("sites_active", "点位", "Active sites", "short"),
-    ("sites_covered", "达标点位", "Sites covered", "short"),
-    ("orphan_checkouts", "无对应签出", "Orphan check-outs", "short"),
-    ("dlq", "拒收记录", "Rejected records", "short"),
-)
+# A tile per figure, in the catalogue's order; coverage has its own gauge.
+TILES = tuple(m for m in CATALOGUE if m.name != "coverage")
 
 
 def tz_variable(zone: str) -> dict[str, Any]:
@@ -54,13 +42,14 @@ def tz_variable(zone: str) -> dict[str, Any]:
 
 def wall(zone: str = DEFAULT_TZ) -> dict[str, Any]:
     panels = []
-    for n, (metric, zh, en, unit) in enumerate(TILES):
-        decimals = 1 if metric in ("hours", "hours_auto") else 0
-        sql = f"SELECT {metric} FROM metrics_tz(at = {AT}, tz = {TZ})"
-        panels.append(stat(f"{zh} {en}", sql, ((n % 6) * 4, (n // 6) * 4, 4, 4), unit, decimals))
+    for n, metric in enumerate(TILES):
+        decimals = 1 if metric.kind == "hours" else 0
+        title = f"{metric.zh}{'（小时）' if metric.kind == 'hours' else ''} {metric.en}"
+        sql = f"SELECT {metric.name} FROM metrics_tz(at = {AT}, tz = {TZ})"
+        panels.append(stat(title, sql, ((n % 6) * 4, (n // 6) * 4, 4, 4), "short", decimals))
     panels.append(
         gauge(
-            "覆盖率 Coverage",
+            f"{BY_NAME['coverage'].zh} {BY_NAME['coverage'].en}",
             f"SELECT coverage FROM metrics_tz(at = {AT}, tz = {TZ})",
             (0, 8, 6, 8),
         )

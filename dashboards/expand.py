@@ -18,6 +18,7 @@ plugin then expands its macros (pkg/macros/macros.go in grafana/clickhouse-datas
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -90,7 +91,7 @@ def expand(sql: str, ctx: Context) -> str:
     start, end = ctx.start.astimezone(UTC), ctx.end.astimezone(UTC)
     seconds = max(int(ctx.interval.total_seconds()), 1)
     milliseconds = max(int(ctx.interval.total_seconds() * 1000), 1)
-    calls = {
+    calls: dict[str, Callable[[str], str]] = {
         "timeFilter_ms": lambda c: (
             f"{c} >= fromUnixTimestamp64Milli({_ms(start)}) "
             f"AND {c} <= fromUnixTimestamp64Milli({_ms(end)})"

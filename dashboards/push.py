@@ -5,6 +5,7 @@ archived grafana-api). Idempotent: what exists (by uid) is updated, what does no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,7 @@ def push(
                 "orgID": group["orgId"],
             }
             uid = rule["uid"]
-            if exists(lambda uid=uid: api.alertingprovisioning.get_alertrule(uid)):
+            if exists(functools.partial(api.alertingprovisioning.get_alertrule, uid)):
                 api.alertingprovisioning.update_alertrule(uid, body)
                 say(f"alert rule {uid}: updated")
             else:

@@ -9,3 +9,8 @@ class MusterError(Exception):
 
 class InvalidEvent(MusterError):
     """A record that is not a valid event per SPEC §2; it goes to the DLQ with this text."""
+
+
+class UnknownScope(MusterError):
+    """A scope value the store has never seen (a mistyped district, say): answering zeros
+    would look like a true figure, so the caller is told, with the values it knows."""

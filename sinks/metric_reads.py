@@ -25,7 +25,6 @@ from sinks.coverage import fresh_sql, settled_sql
 from sinks.store import ch_time
 from streams.core.rows import to_micros
 
-SITE_SCOPES = ("city", "district", "street", "community", "site_id")
 # Up to this many sites in scope (a community, a street), their recent shifts are read from
 # site_shifts (ordered by site), a range per site; more (a district: about 50; a city:
 # about 1,000) from their city's one range of city_shifts, or, when their shifts were not

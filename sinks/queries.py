@@ -12,25 +12,13 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sinks.metric_reads import SITE_SCOPES, Ask, QueryReader, read_metrics
+from schemas.errors import UnknownScope
+from schemas.metrics import FLOATS, NAMES, SITE_SCOPES
+from sinks.metric_reads import Ask, QueryReader, read_metrics
 from sinks.store import ch_time
 
-METRICS = (
-    "recruited",
-    "on_post_now",
-    "on_post_today",
-    "cumulative_people",
-    "person_times",
-    "hours",
-    "hours_auto",
-    "teams",
-    "sites_active",
-    "sites_covered",
-    "coverage",
-    "orphan_checkouts",
-    "dlq",
-)
-FLOAT_METRICS = frozenset({"hours", "hours_auto", "coverage"})
+METRICS = NAMES  # SPEC §4, in the catalogue's order (schemas/metrics.py)
+FLOAT_METRICS = FLOATS
 
 
 @dataclass(frozen=True)
@@ -65,12 +53,12 @@ def metrics(
 ) -> dict[str, Any]:
     """Every SPEC §4 metric at cutoff `at`, keyed as `muster metrics --json` prints them.
     `brute` reads every shift again (metrics_brute_at) instead of the rollups."""
+    given = {name: value for name, value in asdict(scope).items() if value}
     if brute:
         parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
         parameters |= {name: value or "" for name, value in asdict(scope).items()}
         row = reader.query(METRICS_SQL.format(view="metrics_brute_at"), parameters).dicts()[0]
     else:
-        given = {name: value for name, value in asdict(scope).items() if value}
         ask = Ask(
             at,
             day_start(at, zone),
@@ -78,6 +66,8 @@ def metrics(
             {n: v for n, v in given.items() if n not in SITE_SCOPES},
         )
         row = read_metrics(reader, ask)
+    if given and nothing_in_scope(row, given):
+        check_scope(reader, given)
     out: dict[str, Any] = {"at": at.astimezone(zone).isoformat()}
     for name in METRICS:
         value = row[name]
@@ -88,6 +78,48 @@ def metrics(
         else:
             out[name] = int(value)
     return out
+
+
+# Where each scope's values are known from: the sites' versions, and the accepted events
+# (a check-in's site, role, org and team; a registration's org and team).
+KNOWN_IN = {name: ("site_versions",) for name in SITE_SCOPES} | {
+    "site_id": ("site_versions", "events"),
+    "org": ("events",),
+    "role": ("events",),
+    "team_id": ("events",),
+}
+SHOWN_KNOWN = 12
+
+
+def nothing_in_scope(row: dict[str, Any], given: dict[str, str]) -> bool:
+    """True when every figure the given scopes narrow is zero: a true zero (a cutoff before
+    anything happened there), or a value nobody has sent (a mistyped district)."""
+    if row["person_times"] or row["recruited"]:
+        return False
+    return not any(n in SITE_SCOPES for n in given) or not row["sites_active"]
+
+
+def check_scope(reader: QueryReader, given: dict[str, str]) -> None:
+    """UnknownScope naming the first scope value the store has never seen, with some of the
+    values it knows; nothing when every value is known, or when the store knows none of its
+    kind yet (the zeros are then true)."""
+    for name, value in given.items():
+        tables = KNOWN_IN[name]
+        found = " UNION ALL ".join(
+            f"SELECT 1 FROM {t} WHERE {name} = {{value:String}} LIMIT 1" for t in tables
+        )
+        if reader.query(found, {"value": value}).rows:
+            continue
+        some = reader.query(
+            f"SELECT DISTINCT {name} FROM {tables[0]} WHERE {name} != '' "
+            f"ORDER BY {name} LIMIT {SHOWN_KNOWN + 1}"
+        ).rows
+        if not some:
+            continue  # the store knows no value yet: nothing has happened, zeros are true
+        label = "site" if name == "site_id" else name.removesuffix("_id")
+        known = ", ".join(repr(v) for (v,) in some[:SHOWN_KNOWN])
+        more = ", …" if len(some) > SHOWN_KNOWN else ""
+        raise UnknownScope(f"unknown {label} {value!r}; the store knows {known}{more}")
 
 
 SITES_SQL = (

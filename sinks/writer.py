@@ -56,7 +56,11 @@ def prev_from_store(rows: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[
 
 
 # no previous version stored
-NOTHING = {"shifts": [None, "", 0, 0], "checkouts": [None], "recruit_firsts": [None]}
+NOTHING: dict[str, list[object]] = {
+    "shifts": [None, "", 0, 0],
+    "checkouts": [None],
+    "recruit_firsts": [None],
+}
 
 
 class RowWriter:

@@ -45,7 +45,7 @@ def bulletin_en(m: dict[str, Any], at: datetime) -> str:
         f"served {m['person_times']:,} person-times, {m['hours']:,.1f} service hours in all."
     )
     detail = (
-        f"On post now: {m['on_post_now']:,} in {m['teams']:,} teams. Sites: "
+        f"On post now: {m['on_post_now']:,}. Teams to date: {m['teams']:,}. Sites: "
         f"{m['sites_active']:,} active, {m['sites_covered']:,} staffed to their minimums "
         f"({m['coverage']:.1%}). Hours credited without a check-out (to verify): "
         f"{m['hours_auto']:,.2f}. Check-outs without a shift: {m['orphan_checkouts']:,}; "

@@ -10,11 +10,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from schemas.errors import MusterError
 from schemas.events import parse_rfc3339
+from schemas.metrics import BY_NAME
 from sinks.queries import Scope, metrics
 from streams.settings import Settings
 
@@ -148,10 +150,22 @@ def cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        width = max(map(len, result))
-        for name, value in result.items():
-            print(f"{name:<{width}}  {value}")
+        print_metrics(result)
     return 0
+
+
+NULL = "—"  # a value that does not exist (SQL NULL, JSON null), in tables
+
+
+def print_metrics(result: dict[str, Any]) -> None:
+    """One line per metric: name, value (— for null), and its labels."""
+    rows = [(name, NULL if value is None else str(value)) for name, value in result.items()]
+    name_w = max(len(n) for n, _ in rows)
+    value_w = max(len(v) for _, v in rows)
+    for name, shown in rows:
+        metric = BY_NAME.get(name)
+        label = f"{metric.zh} · {metric.en}" if metric else ""
+        print(f"{name:<{name_w}}  {shown:>{value_w}}  {label}".rstrip())
 
 
 def cmd_bulletin(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,15 +195,15 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
             print(json.dumps(row, ensure_ascii=False))
     elif args.format == "tsv":
         print("\t".join(result.columns))
-        for row in result.rows:
-            print("\t".join("" if v is None else str(v) for v in row))
+        for line in result.rows:
+            print("\t".join("" if v is None else str(v) for v in line))
     else:
         print_table(result.columns, result.rows)
     return 0
 
 
 def print_table(columns: list[str], rows: list[list[object]]) -> None:
-    cells = [columns, *[["NULL" if v is None else str(v) for v in row] for row in rows]]
+    cells = [columns, *[[NULL if v is None else str(v) for v in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     for n, row in enumerate(cells):
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

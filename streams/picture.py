@@ -20,11 +20,14 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw, ImageFont
 
 from schemas.errors import MusterError
-from sinks.queries import Scope, ch_time, metrics, on_post_series
+from schemas.metrics import BY_NAME, org_name
+from sinks.queries import Scope, metrics, on_post_series
 from sinks.reader import Reader
+from sinks.store import ch_time
 from streams.bulletin import bulletin_en, bulletin_zh, wan_hours
 
 WIDTH, HEIGHT, MARGIN = 1600, 2260, 70
+TILES = ("recruited", "on_post_today", "cumulative_people", "person_times", "hours", "on_post_now")
 BG, PANEL, LINE = "#ffffff", "#f3f6fb", "#d5deeb"
 INK, DIM, BLUE, GREEN, RED = "#14213d", "#5b6b86", "#1f6feb", "#1a9e5a", "#d93a3a"
 COLOURS = ["#1f6feb", "#1a9e5a", "#e8890c", "#d93a3a", "#8a5cf5", "#0fa3a8", "#e0529c", "#8f9b2f"]
@@ -37,25 +40,17 @@ FONT_GLOBS = (
     "/usr/share/fonts/**/SourceHanSans*-{weight}.tt[cf]",
 )
 
-TEXT = {
+# Words of the page besides the metrics' labels (schemas/metrics.py).
+TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "title": "志愿者上岗情况通报",
         "at": "截至 {:%Y年%m月%d日 %H:%M}",
-        "tiles": (
-            "招募志愿者",
-            "当日上岗",
-            "累计上岗人数",
-            "累计上岗人次",
-            "上岗总时长",
-            "目前在岗",
-        ),
-        "units": ("名", "人", "人", "人次", "小时", "人"),
         "series": "各区在岗人数（当日）",
         "orgs": "各单位上岗时长（小时）",
         "coverage": "点位覆盖率",
         "covered": "达到岗位配置要求 {} / {} 个点位",
         "worst": "缺员最多的点位",
-        "cols": ("点位", "区", "缺员", "在岗"),
+        "cols": "点位|区|缺员|在岗",
         "none": "无缺员点位",
         "total": "全市合计",
         "foot": "muster · 数据截至上述时间，口径见 docs/contract.md §4",
@@ -63,21 +58,12 @@ TEXT = {
     "en": {
         "title": "Volunteer deployment bulletin",
         "at": "As of {:%Y-%m-%d %H:%M}",
-        "tiles": (
-            "Recruited",
-            "On post today",
-            "People to date",
-            "Person-times",
-            "Service hours",
-            "On post now",
-        ),
-        "units": ("", "", "", "", "h", ""),
         "series": "People on post today, by district",
         "orgs": "Service hours by organisation",
         "coverage": "Site coverage",
         "covered": "{} of {} sites meet their staffing minimums",
         "worst": "Most understaffed sites",
-        "cols": ("Site", "District", "Short", "On post"),
+        "cols": "Site|District|Short|On post",
         "none": "No site is short of staff",
         "total": "All districts",
         "foot": "muster · figures at the cutoff above, as defined in docs/contract.md §4",
@@ -165,23 +151,15 @@ def render(data: dict[str, Any], at: datetime, lang: str, path: Path) -> Path:
     y = _paragraph(d, lead, f(27), MARGIN, y, WIDTH - 2 * MARGIN, INK, 40) + 20
 
     # headline tiles, 3 x 2
-    values = (
-        m["recruited"],
-        m["on_post_today"],
-        m["cumulative_people"],
-        m["person_times"],
-        m["hours"],
-        m["on_post_now"],
-    )
     tile_w, tile_h, gap = (WIDTH - 2 * MARGIN - 2 * 24) // 3, 150, 24
-    for i, (label, unit, value) in enumerate(
-        zip(text["tiles"], text["units"], values, strict=True)
-    ):
+    for i, name in enumerate(TILES):
+        metric = BY_NAME[name]
+        label, unit, value = metric.label(lang), metric.unit(lang), m[name]
         x0 = MARGIN + (i % 3) * (tile_w + gap)
         y0 = y + (i // 3) * (tile_h + gap)
         d.rounded_rectangle((x0, y0, x0 + tile_w, y0 + tile_h), 14, fill=PANEL, outline=LINE)
         d.text((x0 + 26, y0 + 18), label, font=f(28), fill=DIM)
-        shown = _figure(value, hours=(i == 4), lang=lang)
+        shown = _figure(value, hours=metric.kind == "hours", lang=lang)
         d.text((x0 + 26, y0 + 58), shown, font=f(62, True), fill=BLUE)
         if unit:
             w = d.textlength(shown, font=f(62, True))
@@ -198,7 +176,8 @@ def render(data: dict[str, Any], at: datetime, lang: str, path: Path) -> Path:
     _heading(d, text["orgs"], f, y)
     _heading(d, text["coverage"], f, y, MARGIN + half + 40)
     y += 56
-    _bars(d, data["orgs"][:8], f, (MARGIN, y, MARGIN + half, y + 340))
+    orgs = [(org_name(org, lang), hours) for org, hours in data["orgs"][:8]]
+    _bars(d, orgs, f, (MARGIN, y, MARGIN + half, y + 340))
     _coverage(d, m, text, f, (MARGIN + half + 40, y, WIDTH - MARGIN, y + 340))
     y += 340 + 50
 
@@ -353,7 +332,7 @@ def _table(
         d.text((MARGIN, y), text["none"], font=f(28), fill=DIM)
         return
     cols = (MARGIN, MARGIN + 760, WIDTH - MARGIN - 260, WIDTH - MARGIN)
-    heads = text["cols"]
+    heads = text["cols"].split("|")
     d.text((cols[0], y), heads[0], font=f(24), fill=DIM)
     d.text((cols[1], y), heads[1], font=f(24), fill=DIM)
     d.text((cols[2] + 100, y), heads[2], font=f(24), fill=DIM, anchor="ra")

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     max_shift_hours: float = Field(12, gt=0, description="Maximum shift length (SPEC §3)")
     # Not in SPEC §5: operational knobs with sane defaults.
     database: str = Field("muster", description="ClickHouse database name")
+    coverage_target: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Coverage the command centre expects: below it the screens show red",
+    )
     events_partitions: int = Field(4, ge=1, description="Partitions of the events topic")
     worker_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port (queries)")
     gateway_port: int = Field(8000, ge=1, le=65535, description="Ingest gateway HTTP port")

@@ -23,7 +23,8 @@ from sinks.queries import warm_up
 from sinks.reader import helped_reader, run_query, write_worker_file
 from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
-from streams.agents.app import Pipeline, create_app
+from streams.agents.app import create_app
+from streams.agents.context import Context
 from streams.broker import create_topics, is_listening
 from streams.settings import Settings
 from streams.web.api import add_api
@@ -32,7 +33,7 @@ from streams.web.wall import add_wall
 log = logging.getLogger(__name__)
 
 
-def build_worker(settings: Settings) -> Pipeline:
+def build_worker(settings: Settings) -> Context:
     """Open and migrate the store, create the input topics, and wire the app."""
     if settings.store_is_embedded:
         lock_embedded(settings.data_dir)
@@ -58,7 +59,7 @@ def build_worker(settings: Settings) -> Pipeline:
     # write (100M bench store: 10,840 batches of 2-6 SELECTs at once on 4 clients, no hang)
     reader = helped_reader(reads, settings.store_url, settings.database)
     add_api(pipeline.app, reader, store_thread, settings.zone, not_ready(pipeline))
-    add_wall(pipeline.app, reader, store_thread, settings.zone)
+    add_wall(pipeline.app, reader, store_thread, settings.zone, settings.coverage_target)
     started = time.monotonic()
     try:  # before the web server answers: /readyz says ready only after
         if asked := warm_up(reader, settings.zone):
@@ -68,7 +69,7 @@ def build_worker(settings: Settings) -> Pipeline:
     return pipeline
 
 
-def not_ready(pipeline: Pipeline) -> Callable[[], list[str]]:
+def not_ready(pipeline: Context) -> Callable[[], list[str]]:
     """SPEC §7 /readyz, besides the store: the broker answers and table recovery is done."""
     app, bootstrap = pipeline.app, pipeline.settings.kafka_bootstrap
 
@@ -76,14 +77,14 @@ def not_ready(pipeline: Pipeline) -> Callable[[], list[str]]:
         out = []
         if not is_listening(bootstrap):
             out.append(f"the broker at {bootstrap} does not answer")
-        if not app.tables.recovery.completed.is_set():
+        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             out.append("table recovery is not done")
         return out
 
     return reasons
 
 
-def add_query_view(pipeline: Pipeline, client: Any, executor: Executor) -> None:
+def add_query_view(pipeline: Context, client: Any, executor: Executor) -> None:
     app = pipeline.app
 
     @app.page("/query")

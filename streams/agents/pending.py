@@ -26,6 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
+from typing import Any
 
 from faust.types import EventT, StreamT
 
@@ -50,7 +51,7 @@ class PendingRows:
         max_records: int = 2000,
         max_age: float = 0.5,
         before_write: Callable[[], Awaitable[None]] | None = None,
-        lag: Callable[[EventT], int] | None = None,
+        lag: Callable[[EventT[Any]], int] | None = None,
     ) -> None:
         self.writer = writer
         self.before_write = before_write
@@ -58,7 +59,7 @@ class PendingRows:
         self.max_records = max_records
         self.max_age = max_age
         self.tables: dict[str, list[Row]] = defaultdict(list)
-        self.records: list[tuple[StreamT[bytes], EventT]] = []
+        self.records: list[tuple[StreamT[bytes], EventT[Any]]] = []
         self.oldest = 0.0
         self.lock = asyncio.Lock()
         self.executor = executor
@@ -67,7 +68,7 @@ class PendingRows:
         self.behind: dict[object, tuple[int, float]] = {}
         self.writing: asyncio.Future[None] | None = None  # the batch being written
 
-    def add(self, stream: StreamT[bytes], event: EventT, rows: dict[str, list[Row]]) -> None:
+    def add(self, stream: StreamT[bytes], event: EventT[Any], rows: dict[str, list[Row]]) -> None:
         """Hold `rows` (possibly none) until the next flush; `event` is acked after it."""
         if not self.records:
             self.oldest = time.monotonic()
@@ -125,7 +126,7 @@ class PendingRows:
                 await task
 
     async def _write(
-        self, tables: dict[str, list[Row]], records: list[tuple[StreamT[bytes], EventT]]
+        self, tables: dict[str, list[Row]], records: list[tuple[StreamT[bytes], EventT[Any]]]
     ) -> None:
         loop = asyncio.get_running_loop()
         while True:  # never ack rows the store has not taken

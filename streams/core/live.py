@@ -1,6 +1,6 @@
 """One site's live state (SPEC §6 at T = now): what the site agent keeps and how it changes.
 
-Pure Python: the Faust site agent (streams/agents/app.py) stores a `SiteLive` per site in a
+Pure Python: the Faust site agent (streams/agents/live_sites.py) stores a `SiteLive` per site in a
 changelogged table and calls `apply_version`, `apply_diffs` and `step`. Times are integers of
 microseconds since the epoch (UTC), as in the store.
 

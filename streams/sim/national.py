@@ -42,7 +42,7 @@ from streams.core.rows import (
     shift_row,
     site_row,
 )
-from streams.core.shifts import Move, Shift
+from streams.core.shifts import CloseReason, Move, Shift
 
 DAYS = 30
 SLOT = timedelta(hours=8)  # a person works at most one shift per 8-hour slot
@@ -147,7 +147,7 @@ def build(
         merge_started = time.monotonic()
         client.command(f"OPTIMIZE TABLE {table} FINAL", settings={"receive_timeout": 3600})
         _say(f"merged {table} in {time.monotonic() - merge_started:.0f} s")
-    built = {
+    built: dict[str, Any] = {
         "scale": scale,
         "shifts": shifts,
         "people": shape.people,
@@ -259,6 +259,7 @@ def _shift_batches(
             following = chosen[i + 1] if i + 1 < len(chosen) else slots + 10
             site = home if rng.random() < 0.9 else sites[rng.randrange(len(sites))]
             roll = rng.random()
+            reason: CloseReason
             if following == slot + 1 and roll < 0.05:
                 finish, reason = start + following * SLOT, "transfer"
                 next_start = finish
@@ -320,7 +321,7 @@ def time_queries(
 ) -> dict[str, Any]:
     """Time `metrics` for every kind at `cutoffs` random cutoffs of the month; check
     `verify` of them against metrics_brute_at. Prints p50/p95 per kind."""
-    info = json.loads((data_dir / "bench.json").read_text())
+    info: dict[str, Any] = json.loads((data_dir / "bench.json").read_text())
     built = info["built"]
     lock_embedded(data_dir)
     url = f"chdb://{(data_dir / 'store').resolve()}"

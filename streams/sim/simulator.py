@@ -194,15 +194,15 @@ def make_sites(
     opened: datetime,
     first_day: datetime,
     end: datetime,
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """`count` sites opened at `opened`; one in twenty later raises a requirement or closes."""
-    sites: list[dict[str, object]] = []
+    sites: list[dict[str, Any]] = []
     for n in range(count):
         kind = rng.choices(list(KINDS), [w for w, _ in KINDS.values()])[0]
         district = DISTRICTS[n % len(DISTRICTS)]
         street = f"{district[:2]}第{rng.randint(1, 8)}街道"
         need = {r: rng.randint(*span) for r, span in KINDS[kind][1].items()}
-        site = {
+        site: dict[str, Any] = {
             "event_id": f"site-{n:05d}-v1",
             "type": "site_upserted",
             "ts": rfc3339(opened, zone),

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import faust
 from faust.web import Request, Response, View
 
-from schemas.errors import MusterError
+from schemas.errors import MusterError, UnknownScope
 from schemas.events import parse_rfc3339
 from sinks.queries import Scope, alerts, metrics, site_inputs
 from sinks.reader import Reader
@@ -103,7 +103,7 @@ async def answer(view: View, executor: Executor, work: Callable[[], Any]) -> Res
     loop = asyncio.get_running_loop()
     try:
         return view.json(await loop.run_in_executor(executor, work))
-    except BadParameter as exc:
+    except (BadParameter, UnknownScope) as exc:
         return view.json({"error": str(exc)}, status=400)
     except MusterError as exc:
         return view.json({"error": str(exc)}, status=503)

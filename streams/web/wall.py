@@ -33,7 +33,7 @@ TYPES = {".js": "text/javascript", ".css": "text/css"}
 BIG = ("recruited", "on_post_now", "on_post_today", "cumulative_people", "person_times", "hours")
 
 
-def page(figures: dict[str, Any] | None) -> str:
+def page(figures: dict[str, Any] | None, target: float = 0.8) -> str:
     """The wall's HTML, with `figures` (an /api/metrics answer) filled in when known."""
     figures = figures or {}
 
@@ -51,18 +51,26 @@ def page(figures: dict[str, Any] | None) -> str:
         )
 
     tiles = []
-    for metric, zh, en, _unit in TILES:
-        label = zh.replace("（小时）", "")
-        unit = "小时" if metric in ("hours", "hours_auto") else ""
-        tiles.append(figure(metric, label, en, unit))
+    for metric in TILES:
+        tiles.append(figure(metric.name, metric.zh, metric.en, metric.unit("zh")))
     coverage = figures.get("coverage")
     at = figures.get("at", "")
     return TEMPLATE.format(
         tiles="\n".join(tiles),
         coverage_raw="" if coverage is None else str(coverage),
         coverage_shown="—" if coverage is None else f"{coverage * 100:.1f}%",
+        coverage_level=coverage_level(coverage, target),
+        target=target,
         at=html.escape(str(at)),
     )
+
+
+def coverage_level(coverage: float | None, target: float) -> str:
+    """The colour class of a coverage figure: `low` (red) below the command centre's
+    target, `ok` (green) at or above it, `none` (grey) with no figure."""
+    if coverage is None:
+        return "none"
+    return "ok" if coverage >= target else "low"
 
 
 def _shown(metric: str, value: float) -> str:
@@ -79,7 +87,7 @@ TEMPLATE = """<!doctype html>
 <title>muster · 指挥中心</title>
 <link rel="stylesheet" href="/wall/wall.css">
 </head>
-<body data-at="{at}">
+<body data-at="{at}" data-coverage-target="{target}">
 <header>
   <h1 data-zh="志愿者在岗态势" data-en="Volunteers on post">志愿者在岗态势</h1>
   <div class="at" id="at">{at}</div>
@@ -90,19 +98,22 @@ TEMPLATE = """<!doctype html>
 {tiles}
 </section>
 <section class="grid">
-  <div class="panel coverage">
+  <div class="panel coverage {coverage_level}" id="coverage">
     <h2 data-zh="点位覆盖率" data-en="Site coverage">点位覆盖率</h2>
     <div class="figure" data-metric="coverage" data-value="{coverage_raw}">{coverage_shown}</div>
     <div class="bar"><div class="fill" id="cov-fill"></div></div>
     <div class="sub" id="cov-sub"></div>
+    <div class="sub target" id="cov-target"></div>
   </div>
   <div class="panel">
     <h2 data-zh="缺员点位（最缺在前）"
         data-en="Understaffed sites (worst first)">缺员点位（最缺在前）</h2>
+    <div class="count" id="understaffed-count"></div>
     <div id="understaffed"></div>
   </div>
   <div class="panel alerts">
     <h2 data-zh="未解除告警" data-en="Open alerts">未解除告警</h2>
+    <div class="count" id="alerts-count"></div>
     <div id="alerts"></div>
   </div>
   <div class="panel chart">
@@ -117,7 +128,9 @@ TEMPLATE = """<!doctype html>
 """
 
 
-def add_wall(app: faust.App, reader: Reader, executor: Executor, zone: ZoneInfo) -> None:
+def add_wall(
+    app: faust.App, reader: Reader, executor: Executor, zone: ZoneInfo, target: float = 0.8
+) -> None:
     """Route GET /, its assets, and /api/wall/series on the worker's web server."""
 
     async def run(work: Callable[[], Any]) -> Any:
@@ -134,7 +147,7 @@ def add_wall(app: faust.App, reader: Reader, executor: Executor, zone: ZoneInfo)
                 return self.json({"error": str(exc)}, status=400)
             except MusterError:
                 figures = None  # the script fills the figures once the store answers
-            return self.html(page(figures))
+            return self.html(page(figures, target))
 
     @app.page("/wall/{name}")
     class AssetView(View):

@@ -1,6 +1,7 @@
 // muster wall: refreshes every few seconds from the worker's read API; no external assets.
 "use strict";
 const REFRESH_MS = 5000;
+const ROWS = 7;  // rows each list shows; its heading says how many there are in all
 const COLOURS = ["#e8eef9", "#4ea1ff", "#36c275", "#f5a623", "#ff5a5f", "#b48cff", "#3fd0d4", "#ff8fc7",
   "#c9d46b", "#8fa3c4"];
 const T = {
@@ -8,6 +9,8 @@ const T = {
     coverageSub: (c, a) => `达到岗位配置要求 ${c} / ${a} 个点位`,
     understaffed: "缺员点位（最缺在前）", alerts: "未解除告警", series: "各区在岗人数（当日）",
     site: "点位", district: "区", short: "缺", people: "在岗", since: "开始于",
+    shownOf: (n, all) => n < all ? `显示 ${n} / 共 ${all} 个` : `共 ${all} 个`,
+    target: (p) => `目标 ${p}%`,
     none: "无", total: "全市合计", stale: "数据未更新", live: "每5秒更新",
     units: { hours: "小时", coverage: "" } },
   en: { title: "Volunteers on post", at: "As of", lang: "中文", coverage: "Site coverage",
@@ -15,6 +18,8 @@ const T = {
     understaffed: "Understaffed sites (worst first)", alerts: "Open alerts",
     series: "People on post today, by district", site: "Site", district: "District",
     short: "Short", people: "On post", since: "Since", none: "None", total: "All districts",
+    shownOf: (n, all) => n < all ? `${n} of ${all}` : `${all} in all`,
+    target: (p) => `target ${p}%`,
     stale: "data not refreshed", live: "refreshes every 5 s", units: { hours: "h", coverage: "" } },
 };
 const params = new URLSearchParams(location.search);
@@ -57,6 +62,13 @@ function renderMetrics(m) {
   $("#at").textContent = `${T[lang].at} ${clock(m.at)}`;
   $("#cov-fill").style.width = `${(m.coverage * 100).toFixed(1)}%`;
   $("#cov-sub").textContent = T[lang].coverageSub(m.sites_covered, m.sites_active);
+  // red below the command centre's target, green at or above it (MUSTER_COVERAGE_TARGET)
+  const target = Number(document.body.dataset.coverageTarget || 0.8);
+  const level = m.coverage === null || m.coverage === undefined ? "none"
+    : m.coverage >= target ? "ok" : "low";
+  $("#coverage").classList.remove("ok", "low", "none");
+  $("#coverage").classList.add(level);
+  $("#cov-target").textContent = T[lang].target(Math.round(target * 100));
 }
 
 function renderSites(sites) {
@@ -65,8 +77,10 @@ function renderSites(sites) {
   // a site with no staffing minimum and nobody on post counts as one missing
   const short = sites.filter((s) => s.active && !s.covered)
     .map((s) => ({ ...s, missing: Object.values(s.short).reduce((a, b) => a + b, 0) || 1 }))
-    .sort((a, b) => b.missing - a.missing || a.people - b.people || (a.site_id < b.site_id ? -1 : 1))
-    .slice(0, 7);
+    .sort((a, b) => b.missing - a.missing || a.people - b.people || (a.site_id < b.site_id ? -1 : 1));
+  const all = short.length;
+  short.splice(ROWS);
+  $("#understaffed-count").textContent = all ? t.shownOf(short.length, all) : "";
   $("#understaffed").innerHTML = short.length ? `<table><tr><th>${t.site}</th><th>${t.district}</th>`
     + `<th class="num">${t.short}</th><th class="num">${t.people}</th></tr>`
     + short.map((s) => `<tr><td>${esc(s.name)}</td><td>${esc(s.district)}</td>`
@@ -78,7 +92,8 @@ function renderSites(sites) {
 
 function renderAlerts(alerts, sites) {
   const t = T[lang];
-  const rows = alerts.slice(0, 7).map((a) => {
+  $("#alerts-count").textContent = alerts.length ? t.shownOf(Math.min(ROWS, alerts.length), alerts.length) : "";
+  const rows = alerts.slice(0, ROWS).map((a) => {
     const s = sites.get(a.site_id);
     const missing = Object.values(a.short).reduce((x, y) => x + y, 0);
     return `<tr><td>${esc(s ? s.name : a.site_id)}</td><td>${esc(clock(a.opened_at).slice(5, 16))}</td>`
@@ -91,7 +106,7 @@ function renderAlerts(alerts, sites) {
 
 function renderSeries(series) {
   const t = T[lang];
-  const W = 900, H = 260, left = 44, bottom = 22, top = 8;
+  const W = 900, H = 260, left = 56, right = 14, bottom = 30, top = 10;
   const times = series.times.map((s) => Date.parse(s));
   let lines = series.districts.map((d) => ({ name: d, values: series.people[d] }));
   lines.sort((a, b) => b.values[b.values.length - 1] - a.values[a.values.length - 1]);
@@ -100,12 +115,12 @@ function renderSeries(series) {
   lines = [{ name: t.total, values: total }, ...lines.slice(0, 7)];
   const day0 = Date.parse(series.day_start), day1 = day0 + 24 * 3600e3;
   const max = Math.max(1, ...lines.flatMap((l) => l.values));
-  const x = (ms) => left + (W - left - 4) * (ms - day0) / (day1 - day0);
+  const x = (ms) => left + (W - left - right) * (ms - day0) / (day1 - day0);
   const y = (v) => top + (H - top - bottom) * (1 - v / max);
   let svg = "";
   for (let h = 0; h <= 24; h += 3) {
     svg += `<line x1="${x(day0 + h * 3600e3)}" x2="${x(day0 + h * 3600e3)}" y1="${top}" y2="${H - bottom}" stroke="#22314d"/>`
-      + `<text x="${x(day0 + h * 3600e3)}" y="${H - 6}" text-anchor="middle">${String(h).padStart(2, "0")}:00</text>`;
+      + `<text x="${x(day0 + h * 3600e3)}" y="${H - 6}" text-anchor="${h === 24 ? "end" : h === 0 ? "start" : "middle"}">${String(h).padStart(2, "0")}:00</text>`;
   }
   for (const f of [0, 0.5, 1]) {
     svg += `<text x="${left - 6}" y="${y(max * f) + 4}" text-anchor="end">${Math.round(max * f)}</text>`;
@@ -114,7 +129,7 @@ function renderSeries(series) {
     const pts = l.values.map((v, k) => `${x(times[k]).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     svg += `<polyline fill="none" stroke="${COLOURS[i]}" stroke-width="${i ? 2.5 : 4}" points="${pts}"/>`;
   });
-  $("#series").innerHTML = `<svg viewBox="0 0 ${W} ${H}" width="100%" preserveAspectRatio="none">${svg}</svg>`
+  $("#series").innerHTML = `<svg viewBox="0 0 ${W} ${H}" width="100%">${svg}</svg>`
     + `<div class="legend">${lines.map((l, i) => `<span style="--c:${COLOURS[i]}">${esc(l.name)} ${l.values[l.values.length - 1]}</span>`).join("")}</div>`;
 }
 

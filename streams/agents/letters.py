@@ -1,0 +1,27 @@
+"""ingest-letters: the gateway's DLQ records (it has no store) are stored here, where their
+place on the DLQ topic identifies them; the pipeline's own were stored when it sent them."""
+
+from __future__ import annotations
+
+from schemas.dlq import INGEST, DeadLetter
+from streams.agents.context import Context, Event, Stream
+from streams.core.rows import Row, dlq_row
+
+
+def handle(ctx: Context, stream: Stream, event: Event) -> None:
+    msg = event.message
+    rows: dict[str, list[Row]] = {}
+    if letter := DeadLetter.from_gateway(msg.value):
+        key = msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else None
+        rows["dlq"] = [dlq_row(letter.error, INGEST, msg.partition, msg.offset, key, letter.raw)]
+        ctx.counters["dlq"] += 1
+    ctx.pending.add(stream, event, rows)  # acked with the batch, rows or not
+
+
+def register(ctx: Context) -> None:
+    @ctx.app.agent(ctx.dlq, name="ingest-letters")
+    async def count_gateway_letters(stream: Stream) -> None:
+        stream = stream.noack()  # type: ignore[attr-defined]  # acked by ctx.pending
+        async for event in stream.events():
+            handle(ctx, stream, event)
+            await ctx.pending.flush_if_due()
