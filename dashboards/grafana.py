@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.metrics import COVERAGE_TARGET
+
 DATASOURCE_UID = "muster-clickhouse"
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
 DATASOURCE = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
@@ -74,11 +76,8 @@ def stat(
 
 
 def gauge(title: str, sql: str, pos: tuple[int, int, int, int]) -> Panel:
-    steps = [
-        {"color": "red", "value": None},
-        {"color": "orange", "value": 0.6},
-        {"color": "green", "value": 0.9},
-    ]
+    # red below the command centre's target, green at or above it, as on the wall
+    steps = [{"color": "red", "value": None}, {"color": "green", "value": COVERAGE_TARGET}]
     return _panel(
         "gauge",
         title,

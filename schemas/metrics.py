@@ -69,6 +69,18 @@ FLOATS = frozenset(m.name for m in CATALOGUE if m.is_float)
 # The bulletin's headline figures, in its order.
 HEADLINE = ("recruited", "on_post_now", "on_post_today", "cumulative_people", "person_times")
 
+COVERAGE_TARGET = 0.8  # the default of MUSTER_COVERAGE_TARGET
+
+
+def coverage_level(coverage: float | None, target: float) -> str:
+    """How a coverage figure is coloured on every screen: `low` (red) below the command
+    centre's target (MUSTER_COVERAGE_TARGET), `ok` (green) at or above it, `none` (grey)
+    with no figure."""
+    if coverage is None:
+        return "none"
+    return "ok" if coverage >= target else "low"
+
+
 # Organisations the simulated cities and the seed use, by code (SPEC §2: `org` matches
 # ^[a-z][a-z0-9_]{0,31}$). A code not listed is shown as it is.
 ORGS = {

@@ -66,8 +66,8 @@ def metrics(
             {n: v for n, v in given.items() if n not in SITE_SCOPES},
         )
         row = read_metrics(reader, ask)
-    if given and nothing_in_scope(row, given):
-        check_scope(reader, given)
+    if given:
+        check_scope(reader, suspect_scopes(row, given))
     out: dict[str, Any] = {"at": at.astimezone(zone).isoformat()}
     for name in METRICS:
         value = row[name]
@@ -91,12 +91,12 @@ KNOWN_IN = {name: ("site_versions",) for name in SITE_SCOPES} | {
 SHOWN_KNOWN = 12
 
 
-def nothing_in_scope(row: dict[str, Any], given: dict[str, str]) -> bool:
-    """True when every figure the given scopes narrow is zero: a true zero (a cutoff before
-    anything happened there), or a value nobody has sent (a mistyped district)."""
+def suspect_scopes(row: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
+    """The given scope values under which every figure they narrow is zero: a true zero (a
+    cutoff before anything happened there), or a value nobody has sent (a mistyped one)."""
     if row["person_times"] or row["recruited"]:
-        return False
-    return not any(n in SITE_SCOPES for n in given) or not row["sites_active"]
+        return {}
+    return {n: v for n, v in given.items() if n not in SITE_SCOPES or not row["sites_active"]}
 
 
 def check_scope(reader: QueryReader, given: dict[str, str]) -> None:

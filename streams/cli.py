@@ -139,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `muster … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def cmd_metrics(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,7 +184,8 @@ def cmd_bulletin(settings: Settings, args: argparse.Namespace) -> int:
         from streams import picture
 
         data = picture.gather(reader, at, settings.zone, figures=result)
-        picture.render(data, at.astimezone(settings.zone), args.lang, args.png)
+        zone_at = at.astimezone(settings.zone)
+        picture.render(data, zone_at, args.lang, args.png, settings.coverage_target)
         print(f"picture bulletin: {args.png}")
     return 0
 

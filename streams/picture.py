@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw, ImageFont
 
 from schemas.errors import MusterError
-from schemas.metrics import BY_NAME, org_name
+from schemas.metrics import BY_NAME, coverage_level, org_name
 from sinks.queries import Scope, metrics, on_post_series
 from sinks.reader import Reader
 from sinks.store import ch_time
@@ -52,6 +52,7 @@ TEXT: dict[str, dict[str, str]] = {
         "worst": "缺员最多的点位",
         "cols": "点位|区|缺员|在岗",
         "none": "无缺员点位",
+        "target": "目标 {}%",
         "total": "全市合计",
         "foot": "muster · 数据截至上述时间，口径见 docs/contract.md §4",
     },
@@ -65,6 +66,7 @@ TEXT: dict[str, dict[str, str]] = {
         "worst": "Most understaffed sites",
         "cols": "Site|District|Short|On post",
         "none": "No site is short of staff",
+        "target": "target {}%",
         "total": "All districts",
         "foot": "muster · figures at the cutoff above, as defined in docs/contract.md §4",
     },
@@ -135,7 +137,7 @@ def gather(
     }
 
 
-def render(data: dict[str, Any], at: datetime, lang: str, path: Path) -> Path:
+def render(data: dict[str, Any], at: datetime, lang: str, path: Path, target: float = 0.8) -> Path:
     text, fonts = TEXT[lang], find_fonts()
     m = data["metrics"]
     img = Image.new("RGB", (WIDTH, HEIGHT), BG)
@@ -178,7 +180,7 @@ def render(data: dict[str, Any], at: datetime, lang: str, path: Path) -> Path:
     y += 56
     orgs = [(org_name(org, lang), hours) for org, hours in data["orgs"][:8]]
     _bars(d, orgs, f, (MARGIN, y, MARGIN + half, y + 340))
-    _coverage(d, m, text, f, (MARGIN + half + 40, y, WIDTH - MARGIN, y + 340))
+    _coverage(d, m, text, f, (MARGIN + half + 40, y, WIDTH - MARGIN, y + 340), target)
     y += 340 + 50
 
     # most understaffed sites
@@ -258,10 +260,10 @@ def _line_chart(
     for k in range(5):
         v = top * k / 4
         d.line((px0, py(v), px1, py(v)), fill=LINE, width=1)
-        d.text((px0 - 10, py(v)), f"{v:,.0f}", font=f(20), fill=DIM, anchor="rm")
+        d.text((px0 - 10, py(v)), f"{v:,.0f}", font=f(24), fill=DIM, anchor="rm")
     for hour in range(0, 25, 3):
         x = px0 + (px1 - px0) * hour / 24
-        d.text((x, py1 + 8), f"{hour:02d}:00", font=f(20), fill=DIM, anchor="ma")
+        d.text((x, py1 + 8), f"{hour:02d}:00", font=f(24), fill=DIM, anchor="ma")
     for i, (_name, vals) in reversed(list(enumerate(lines))):
         points = [(px(t), py(v)) for t, v in zip(times, vals, strict=True)]
         if len(points) > 1:
@@ -309,11 +311,12 @@ def _coverage(
     text: dict[str, Any],
     f: Any,
     box: tuple[int, int, int, int],
+    target: float,
 ) -> None:
     x0, y0, x1, _y1 = box
     d.rounded_rectangle(box, 14, fill=PANEL, outline=LINE)
     share = float(m["coverage"] or 0)
-    colour = GREEN if share >= 0.9 else "#e8890c" if share >= 0.6 else RED
+    colour = GREEN if coverage_level(share, target) == "ok" else RED
     d.text((x0 + 30, y0 + 30), f"{share * 100:.1f}%", font=f(96, True), fill=colour)
     bar = (x0 + 30, y0 + 170, x1 - 30, y0 + 214)
     d.rounded_rectangle(bar, 10, fill="#e4e9f2")
@@ -323,6 +326,7 @@ def _coverage(
         )
     covered = text["covered"].format(m["sites_covered"], m["sites_active"])
     d.text((x0 + 30, y0 + 240), covered, font=f(28), fill=DIM)
+    d.text((x0 + 30, y0 + 284), text["target"].format(round(target * 100)), font=f(28), fill=DIM)
 
 
 def _table(

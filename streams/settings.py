@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.metrics import COVERAGE_TARGET
+
 
 class Settings(BaseSettings):
     """Settings from `MUSTER_*` environment variables and a `.env` file."""
@@ -34,7 +36,7 @@ class Settings(BaseSettings):
     # Not in SPEC §5: operational knobs with sane defaults.
     database: str = Field("muster", description="ClickHouse database name")
     coverage_target: float = Field(
-        0.8,
+        COVERAGE_TARGET,
         ge=0,
         le=1,
         description="Coverage the command centre expects: below it the screens show red",

@@ -48,6 +48,12 @@ ORGS = {
     "social_org": 10,
     "government": 5,
 }
+KIND_NAMES = {
+    "testing_site": "核酸采样点",
+    "checkpoint": "卡口",
+    "quarantine_hotel": "隔离酒店",
+    "hotline": "热线",
+}
 KINDS = {
     "testing_site": (70, {"guide": (1, 2), "marshal": (1, 2), "registrar": (1, 3)}),
     "checkpoint": (15, {"marshal": (1, 2), "guide": (0, 1)}),
@@ -207,7 +213,7 @@ def make_sites(
             "type": "site_upserted",
             "ts": rfc3339(opened, zone),
             "site_id": f"S{n:05d}",
-            "name": f"{street}{kind}{n}号",
+            "name": f"{street}{KIND_NAMES[kind]}{n}号",
             "city": city,
             "district": district,
             "street": street,

@@ -24,6 +24,7 @@ from faust.web import Request, Response, View
 
 from dashboards.boards import TILES
 from schemas.errors import MusterError
+from schemas.metrics import coverage_level
 from sinks.queries import Scope, metrics, on_post_series
 from sinks.reader import Reader
 from streams.web.api import BadParameter, answer, parse_query
@@ -63,14 +64,6 @@ def page(figures: dict[str, Any] | None, target: float = 0.8) -> str:
         target=target,
         at=html.escape(str(at)),
     )
-
-
-def coverage_level(coverage: float | None, target: float) -> str:
-    """The colour class of a coverage figure: `low` (red) below the command centre's
-    target, `ok` (green) at or above it, `none` (grey) with no figure."""
-    if coverage is None:
-        return "none"
-    return "ok" if coverage >= target else "low"
 
 
 def _shown(metric: str, value: float) -> str:

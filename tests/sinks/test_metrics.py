@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from schemas.errors import UnknownScope
 from sinks import metric_reads
 from sinks.coverage import dirty_hours, settle
 from sinks.queries import METRICS_SQL, WARM_UP_WEEKS, Scope, ch_time, day_start, metrics, warm_up
@@ -420,3 +421,25 @@ def from_the_view(client, cutoff: datetime, zone: ZoneInfo, scope: Scope) -> dic
     parameters |= {k: v or "" for k, v in scope.__dict__.items()}
     view = client.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
     return {k: v for k, v in view.first_item.items() if k != "at"}
+
+
+def test_an_unknown_scope_value_is_named_not_answered_with_zeros(store):
+    """A mistyped district must not read as a district where nobody served: the error names
+    the value and values the store knows. A known value with nothing yet at the cutoff, and
+    a site known only from its check-ins (no version: SPEC §4 counts it under no site
+    scope), still answer zeros."""
+    scenario = edge_scenario()
+    RowWriter(store).write(run_core(scenario, NOW).rows)
+    reader = LocalReader(store)
+    for scope, named in (
+        (Scope(district="Atlantis"), "unknown district 'Atlantis'"),
+        (Scope(city="上海市", org="no_such_org"), "unknown org 'no_such_org'"),
+        (Scope(team_id="T404"), "unknown team 'T404'"),
+        (Scope(site_id="S404"), "unknown site 'S404'"),
+    ):
+        with pytest.raises(UnknownScope, match=named) as caught:
+            metrics(reader, NOW, ZONE, scope)
+        assert "the store knows '" in str(caught.value)
+    assert metrics(reader, NOW, ZONE, Scope(site_id="S9"))["person_times"] == 0
+    early = datetime(2022, 3, 1, tzinfo=UTC)  # before anything happened
+    assert metrics(reader, early, ZONE, Scope(org="union"))["person_times"] == 0

@@ -106,7 +106,12 @@ function renderAlerts(alerts, sites) {
 
 function renderSeries(series) {
   const t = T[lang];
-  const W = 900, H = 260, left = 56, right = 14, bottom = 30, top = 10;
+  // drawn at the panel's own aspect ratio, as high as the screen has room for below the
+  // panels above (at least 140 px), so text is never stretched
+  const box = $("#series");
+  const room = Math.max(140, window.innerHeight - box.getBoundingClientRect().top - 56);
+  const W = 900, left = 56, right = 14, bottom = 30, top = 10;
+  const H = Math.max(150, Math.round(W * room / Math.max(1, box.clientWidth)));
   const times = series.times.map((s) => Date.parse(s));
   let lines = series.districts.map((d) => ({ name: d, values: series.people[d] }));
   lines.sort((a, b) => b.values[b.values.length - 1] - a.values[a.values.length - 1]);

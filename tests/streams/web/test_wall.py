@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from sinks.queries import METRICS
 from tests import browser
 from tests.scenarios import Scenario, cin, cout, site
@@ -82,6 +84,13 @@ def test_the_wall_in_a_browser_shows_what_the_api_says(worker: Worker, tmp_path:
     assert "<polyline" in html  # the day's chart drew its lines
     assert all(not re.match(r"^(https?:)?//", link) for link in page.links), page.links
     assert "数据未更新" not in text  # every read the script made answered
+    # one site of three covered: 33.3%, below the default target of 80%, drawn red
+    assert api["coverage"] == pytest.approx(1 / 3)
+    assert re.search(r'class="panel coverage low"', html), "coverage below target is red"
+    assert "共 2 个" in text  # the understaffed list says how many there are
+    # an unknown scope value is refused, naming it and the values the store knows
+    status, body = w.get("/api/metrics?district=Atlantis")
+    assert status == 400 and "Atlantis" in body["error"] and "黄浦区" in body["error"], body
 
     english = parse(browser.dom(w.url + f"/?lang=en&at={quote(api['at'])}"))
     assert "Volunteers on post" in " ".join(english.text)
