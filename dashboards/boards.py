@@ -29,7 +29,7 @@ from dashboards.grafana import (
 from schemas.metrics import BY_NAME, CATALOGUE
 
 AT = "$__toTime_ms"
-TZ = "'${tz}'"
+TZ = "${tz:sqlstring}"
 DEFAULT_TZ = "Asia/Shanghai"
 
 # A tile per figure, in the catalogue's order; coverage has its own gauge.
@@ -117,8 +117,9 @@ def wall(zone: str = DEFAULT_TZ) -> dict[str, Any]:
 
 
 SITE_FILTER = (
-    "('${city}' = '' OR city = '${city}') AND ('${district}' = '' OR district = '${district}') "
-    "AND ('${street}' = '' OR street = '${street}')"
+    "(${city:sqlstring} = '' OR city = ${city:sqlstring}) "
+    "AND (${district:sqlstring} = '' OR district = ${district:sqlstring}) "
+    "AND (${street:sqlstring} = '' OR street = ${street:sqlstring})"
 )
 
 
@@ -131,14 +132,16 @@ def site(zone: str = DEFAULT_TZ) -> dict[str, Any]:
             "district",
             "区 District",
             f"SELECT DISTINCT district FROM {board} "
-            "WHERE $__conditionalAll(city = '${city}', $city) "
+            "WHERE $__conditionalAll(city = ${city:sqlstring}, $city) "
             "ORDER BY district",
         ),
         query_variable(
             "street",
             "街道 Street",
-            f"SELECT DISTINCT street FROM {board} WHERE ('${{city}}' = '' OR city = '${{city}}') "
-            "AND ('${district}' = '' OR district = '${district}') AND street IS NOT NULL "
+            f"SELECT DISTINCT street FROM {board} "
+            "WHERE (${city:sqlstring} = '' OR city = ${city:sqlstring}) "
+            "AND (${district:sqlstring} = '' OR district = ${district:sqlstring}) "
+            "AND street IS NOT NULL "
             "ORDER BY street",
         ),
         query_variable(
@@ -149,7 +152,7 @@ def site(zone: str = DEFAULT_TZ) -> dict[str, Any]:
             include_all=False,
         ),
     ]
-    the_site = "site_id = '${site}'"
+    the_site = "site_id = ${site:sqlstring}"
     panels = [
         table(
             "岗位配置 On post by role against requirement (at the picker's end)",
@@ -169,7 +172,7 @@ def site(zone: str = DEFAULT_TZ) -> dict[str, Any]:
         ),
         timeseries(
             "在岗人数（按岗位） On post over time, by role",
-            "SELECT time, role, people FROM site_on_post_series(site_id = '${site}', "
+            "SELECT time, role, people FROM site_on_post_series(site_id = ${site:sqlstring}, "
             "from = $__fromTime_ms, to = $__toTime_ms, step_s = $__interval_s) ORDER BY time",
             (0, 8, 24, 8),
         ),
@@ -198,7 +201,7 @@ def orgs(zone: str = DEFAULT_TZ) -> dict[str, Any]:
             "org", "单位 Organisation", f"SELECT DISTINCT org FROM {teams} ORDER BY org"
         ),
     ]
-    by_org = "('${org}' = '' OR org = '${org}')"
+    by_org = "(${org:sqlstring} = '' OR org = ${org:sqlstring})"
     panels = [
         table(
             "各单位 By organisation: hours, people, person-times",

@@ -1,8 +1,9 @@
 """Expand a panel's SQL as Grafana and the ClickHouse plugin (v4) do, so tests can run it.
 
-Grafana first interpolates template variables (`$name`, `${name}`, `${name:format}`,
-`[[name]]`) and its globals (`$__from`, `$__to`, `$__interval`, `$__interval_ms`); the
-plugin then expands its macros (pkg/macros/macros.go in grafana/clickhouse-datasource):
+Grafana first interpolates template variables (`$name`, `${name}`, `[[name]]`, and
+`${name:sqlstring}`: the value quoted, each `'` doubled) and its globals (`$__from`,
+`$__to`, `$__interval`, `$__interval_ms`); the plugin then expands its macros
+(pkg/macros/macros.go in grafana/clickhouse-datasource):
 
     $__fromTime / $__toTime           toDateTime(<unix seconds>)
     $__fromTime_ms / $__toTime_ms     fromUnixTimestamp64Milli(<unix ms>)
@@ -78,9 +79,12 @@ def interpolate(sql: str, ctx: Context) -> str:
             return f"{max(int(ctx.interval.total_seconds()), 1)}s"
         if name not in ctx.variables:
             return match.group(0)  # a plugin macro, or not a variable: left alone
-        return ctx.variables[name].replace("'", "\\'")
+        value = ctx.variables[name]
+        if match.group("format") == "sqlstring":  # quoted, each ' doubled (Grafana's format)
+            return "'" + value.replace("'", "''") + "'"
+        return value.replace("'", "\\'")
 
-    pattern = r"\$\{(?P<a>\w+)(?::\w+)?\}|\[\[(?P<b>\w+)\]\]|\$(?P<c>\w+)"
+    pattern = r"\$\{(?P<a>\w+)(?::(?P<format>\w+))?\}|\[\[(?P<b>\w+)\]\]|\$(?P<c>\w+)"
     return re.sub(pattern, var, sql)
 
 

@@ -11,9 +11,13 @@ from typing import Any
 
 from schemas.metrics import COVERAGE_TARGET
 
-DATASOURCE_UID = "muster-clickhouse"
+DATASOURCE_UID = "muster-clickhouse"  # the data source muster provisions and pushes
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
-DATASOURCE = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+# Panels and query variables name the data source through the dashboard's `datasource`
+# variable, so a dashboard imported into any Grafana runs on whichever ClickHouse data
+# source is chosen there: on import (`__inputs`) or from the variable's menu.
+DATASOURCE_INPUT = "DS_CLICKHOUSE"
+DATASOURCE = {"type": DATASOURCE_TYPE, "uid": "${datasource}"}
 
 Panel = dict[str, Any]
 
@@ -187,6 +191,37 @@ def colour_by_value(field: str, steps: list[tuple[float | None, str]]) -> dict[s
     }
 
 
+def datasource_variable() -> dict[str, Any]:
+    """The `datasource` variable every panel reads through: any ClickHouse data source, at
+    first the one chosen on import (or, provisioned, the first ClickHouse data source)."""
+    return {
+        "type": "datasource",
+        "name": "datasource",
+        "label": "ClickHouse",
+        "query": DATASOURCE_TYPE,
+        "current": {"text": "ClickHouse", "value": "${" + DATASOURCE_INPUT + "}"},
+        "hide": 0,
+        "refresh": 1,
+        "regex": "",
+    }
+
+
+INPUTS = [
+    {
+        "name": DATASOURCE_INPUT,
+        "label": "ClickHouse",
+        "description": "the ClickHouse data source holding muster's store",
+        "type": "datasource",
+        "pluginId": DATASOURCE_TYPE,
+        "pluginName": "ClickHouse",
+    }
+]
+REQUIRES = [
+    {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.4.0"},
+    {"type": "datasource", "id": DATASOURCE_TYPE, "name": "ClickHouse", "version": "4.0.0"},
+]
+
+
 def constant(name: str, value: str, label: str) -> dict[str, Any]:
     return {"type": "constant", "name": name, "label": label, "query": value, "hide": 2}
 
@@ -221,6 +256,8 @@ def dashboard(
     for n, panel in enumerate(panels, 1):
         panel["id"] = n
     return {
+        "__inputs": INPUTS,
+        "__requires": REQUIRES,
         "uid": uid,
         "title": title,
         "tags": list(tags),
@@ -231,7 +268,7 @@ def dashboard(
         "refresh": refresh,
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
-        "templating": {"list": variables or []},
+        "templating": {"list": [datasource_variable(), *(variables or [])]},
         "annotations": {"list": []},
         "panels": panels,
     }

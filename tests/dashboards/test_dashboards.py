@@ -5,6 +5,7 @@ wall's tiles equal `muster metrics` at the time picker's `to`."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -163,10 +164,34 @@ def test_alert_rules_and_provisioning_name_the_fixed_data_source() -> None:
     assert (
         texts["provisioning/alerting/muster.yaml"].count('datasourceUid: "muster-clickhouse"') == 3
     )
+
+
+def test_dashboards_import_anywhere_and_quote_their_variables() -> None:
+    """No hard-coded data source: panels and query variables read through the `datasource`
+    variable, which an import maps (`__inputs`); variables reach SQL quoted by Grafana."""
     for name in DASHBOARDS:
         board: dict[str, Any] = DASHBOARDS[name]()
-        for panel in board["panels"]:
-            assert panel["datasource"]["uid"] == "muster-clickhouse"
+        assert [i["name"] for i in board["__inputs"]] == ["DS_CLICKHOUSE"]
+        variables = board["templating"]["list"]
+        assert variables[0]["type"] == "datasource"
+        assert variables[0]["query"] == "grafana-clickhouse-datasource"
+        assert variables[0]["current"]["value"] == "${DS_CLICKHOUSE}"
+        queries = [v for v in variables if v["type"] == "query"]
+        for item in [
+            *board["panels"],
+            *queries,
+            *(t for p in board["panels"] for t in p["targets"]),
+        ]:
+            assert item["datasource"]["uid"] == "${datasource}", (name, item.get("title"))
+        sql = [t["rawSql"] for p in board["panels"] for t in p["targets"]]
+        sql += [v["query"] for v in queries]
+        for text in sql:
+            assert not re.search(r"'\$\{?\w+", text), text  # '${var}' breaks on a quote
+
+
+def test_a_quote_in_a_variable_is_doubled_by_sqlstring() -> None:
+    ctx = Context(NOW, NOW, variables={"city": "O'Hare"})
+    assert expand("SELECT ${city:sqlstring} AS c", ctx) == "SELECT 'O''Hare' AS c"
 
 
 def test_the_site_chart_ends_at_the_sites_people_on_post(city: Client) -> None:
