@@ -1,8 +1,14 @@
-"""Connecting to the store (embedded chdb or a ClickHouse server) and migrating its schema.
+"""Connecting to the store (embedded chdb or a ClickHouse server) and creating its schema.
 
 The same clickhouse-connect client code serves `chdb:///abs/path` and `http(s)://…` URLs.
 A chdb data directory may be opened by one process only, so the embedded store is guarded
-by a lock file: whoever holds it owns the store; others ask the owner (see sinks/serve.py).
+by a lock file: whoever holds it owns the store; others ask the owner, the worker, over
+its `/query` endpoint (sinks/reader.py).
+
+The schema as it is now lives in sinks/schema: a file per table, view and materialized
+view, named after it. A new store is created from those files. The versioned migrations
+in sinks/migrations only upgrade a store made before the newest of them; a test holds a
+store upgraded from the first migration equal to one created fresh.
 """
 
 from __future__ import annotations
@@ -48,6 +54,49 @@ def migrations() -> list[Migration]:
             text = entry.read_text(encoding="utf-8")
             found.append(Migration(int(match[1]), match[2], tuple(split_statements(text))))
     return sorted(found, key=lambda m: m.version)
+
+
+SCHEMA_KINDS = ("tables", "materialized", "views")
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    name: str
+    kind: str  # tables, materialized (views), views
+    text: str  # its CREATE statement, comments kept
+
+
+def schema_objects() -> list[SchemaObject]:
+    """Every file of sinks/schema, in an order in which each is created after what it
+    reads (a table before the views over it, a view before the views that read it)."""
+    found: dict[str, SchemaObject] = {}
+    for kind in SCHEMA_KINDS:
+        for entry in resources.files("sinks.schema").joinpath(kind).iterdir():
+            if entry.name.endswith(".sql"):
+                name = entry.name.removesuffix(".sql")
+                found[name] = SchemaObject(name, kind, entry.read_text(encoding="utf-8"))
+    words = {name: set(re.findall(r"\w+", _code(o.text))) - {name} for name, o in found.items()}
+    ordered: list[SchemaObject] = []
+    placed: set[str] = set()
+
+    def place(name: str, path: tuple[str, ...]) -> None:
+        if name in placed:
+            return
+        if name in path:
+            raise StoreError(f"sinks/schema: {' -> '.join((*path, name))} is a cycle")
+        for other in sorted(words[name] & found.keys()):
+            place(other, (*path, name))
+        placed.add(name)
+        ordered.append(found[name])
+
+    for name in sorted(found, key=lambda n: (SCHEMA_KINDS.index(found[n].kind), n)):
+        place(name, ())
+    return ordered
+
+
+def _code(text: str) -> str:
+    """`text` without its `--` comments."""
+    return "\n".join(line.split("--")[0] for line in text.splitlines())
 
 
 def split_statements(text: str) -> list[str]:
@@ -116,6 +165,8 @@ def migrate(client: Client, upto: int | None = None) -> list[str]:
         "ENGINE = ReplacingMergeTree ORDER BY version"
     )
     done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+    if upto is None and not done and _is_empty(client):
+        return create_fresh(client)
     applied = []
     for migration in migrations():
         if migration.version in done or (upto is not None and migration.version > upto):
@@ -132,6 +183,32 @@ def migrate(client: Client, upto: int | None = None) -> list[str]:
         )
         applied.append(f"{migration.version:03d}_{migration.name}")
     return applied
+
+
+def _is_empty(client: Client) -> bool:
+    """No table but schema_migrations: a new store."""
+    sql = (
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+        "AND name != 'schema_migrations'"
+    )
+    return int(client.query(sql).result_rows[0][0]) == 0
+
+
+def create_fresh(client: Client) -> list[str]:
+    """A new store: every object of sinks/schema, then every migration marked applied
+    (what they upgrade, the files already are)."""
+    created = []
+    for item in schema_objects():
+        try:
+            client.command(item.text.strip().rstrip(";"))
+        except ClickHouseError as exc:
+            raise StoreError(
+                f"sinks/schema/{item.kind}/{item.name}.sql: {first_line(exc)}"
+            ) from exc
+        created.append(f"{item.kind}/{item.name}")
+    versions = [[m.version, m.name] for m in migrations()]
+    client.insert("schema_migrations", versions, ["version", "name"])
+    return created
 
 
 FILL = re.compile(r"FILL (\w+) FROM (\w+);?")

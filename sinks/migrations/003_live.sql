@@ -61,7 +61,7 @@ SELECT alert_id, kind, site_id, opened_at, short, people, resolved_at FROM alert
 
 -- SPEC §6 inputs at any cutoff, one row per site known then: its attributes, distinct people
 -- on post per role, and its last activity. `short` and `covered` follow from these
--- (streams/status.py, the rule the live agent uses too).
+-- (streams/core/status.py, the rule the live agent uses too).
 -- SELECT * FROM site_inputs_at(at = '2022-03-15 11:00:00')
 CREATE OR REPLACE VIEW site_inputs_at AS
 WITH toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff

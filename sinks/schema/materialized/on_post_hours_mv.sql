@@ -1,0 +1,16 @@
+CREATE MATERIALIZED VIEW IF NOT EXISTS on_post_hours_mv TO on_post_hours AS
+SELECT toDateTime(intDiv(h, 1000000), 'UTC') AS hour, org, role, sum(s) AS people,
+       sum(s * (end_us - h)) AS left_micros
+FROM
+(
+    SELECT org, role, toInt64(sign) AS s, toUnixTimestamp64Micro(ended_at) AS end_us,
+           -- the first whole hour at or after the start
+           intDiv(toUnixTimestamp64Micro(started_at) + 3599999999, 3600000000) * 3600000000
+               AS first_us,
+           arrayMap(i -> first_us + i * 3600000000,
+                    range(toUInt64(greatest(0, intDiv(end_us - first_us + 3599999999, 3600000000)))))
+               AS hours
+    FROM shift_deltas
+)
+ARRAY JOIN hours AS h
+GROUP BY hour, org, role;

@@ -1,0 +1,32 @@
+-- SPEC §6 inputs at any cutoff, one row per site known then: its attributes, distinct people
+-- on post per role, and its last activity. `short` and `covered` follow from these
+-- (streams/core/status.py, the rule the live agent uses too).
+-- SELECT * FROM site_inputs_at(at = '2022-03-15 11:00:00')
+CREATE OR REPLACE VIEW site_inputs_at AS
+WITH toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff
+SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS district,
+       s.street AS street, s.community AS community, s.kind AS kind, s.active AS active,
+       s.requirements AS requirements, s.lat AS lat, s.lon AS lon,
+       p.on_post AS on_post, a.last_activity AS last_activity
+FROM sites_at(at = {at:DateTime64(6, 'UTC')}) AS s
+LEFT JOIN
+(
+    SELECT site_id, mapFromArrays(groupArray(role), groupArray(n)) AS on_post
+    FROM
+    (
+        SELECT site_id, role, toUInt32(uniqExact(person_id)) AS n
+        FROM shifts FINAL
+        WHERE started_at <= cutoff AND ended_at > cutoff
+        GROUP BY site_id, role
+    )
+    GROUP BY site_id
+) AS p ON p.site_id = s.site_id
+LEFT JOIN
+(
+    SELECT site_id,
+           toNullable(max(if(reason IN ('check_out', 'transfer') AND ended_at <= cutoff,
+                  greatest(started_at, ended_at), started_at))) AS last_activity
+    FROM shifts FINAL
+    WHERE started_at <= cutoff
+    GROUP BY site_id
+) AS a ON a.site_id = s.site_id;
