@@ -19,7 +19,26 @@ DATASOURCE_TYPE = "grafana-clickhouse-datasource"
 DATASOURCE_INPUT = "DS_CLICKHOUSE"
 DATASOURCE = {"type": DATASOURCE_TYPE, "uid": "${datasource}"}
 
+# Grafana's "-- Dashboard --" data source: a panel shows another panel's query results,
+# so a query whose columns feed several panels runs once per refresh.
+SHARED = {"type": "datasource", "uid": "-- Dashboard --"}
+
 Panel = dict[str, Any]
+
+
+def shared(panel: Panel, source_id: int, field: str) -> Panel:
+    """`panel` showing the column `field` of panel `source_id`'s results instead of
+    running a query of its own."""
+    panel["datasource"] = SHARED
+    panel["targets"] = [{"refId": "A", "datasource": SHARED, "panelId": source_id}]
+    panel["options"]["reduceOptions"]["fields"] = f"/^{field}$/"
+    return panel
+
+
+def shown_field(panel: Panel) -> str | None:
+    """The one column a stat or gauge shows, when it names one (`/^name$/`)."""
+    fields = panel.get("options", {}).get("reduceOptions", {}).get("fields", "")
+    return fields[2:-2] if fields.startswith("/^") and fields.endswith("$/") else None
 
 
 def target(sql: str, series: bool = False) -> dict[str, Any]:
