@@ -33,7 +33,8 @@ INNER JOIN sites_at(at = {at:DateTime64(6, 'UTC')}) AS s ON s.site_id = p.site_i
 GROUP BY time, district
 ORDER BY time, district
 """
-VIEW = "SELECT * FROM on_post_series_at(at = {at:String}, tz = {tz:String}, step_s = {step_s:UInt32})"
+ARGS = "at = {at:String}, tz = {tz:String}, step_s = {step_s:UInt32}"
+VIEW = "SELECT * FROM on_post_series_at(" + ARGS + ")"
 
 
 @pytest.mark.parametrize("hours_back", [0, 3.5, 9, 13.5, 26, 40])
