@@ -1,5 +1,6 @@
 -- on_post_series_at reads the day's shift versions once (a running sum per district)
--- instead of every stored shift at every moment: see sinks/schema/views/on_post_series_at.sql.
+-- instead of every stored shift at every moment, and site_inputs_at the shifts on post
+-- from one time range of shift_deltas: see their files in sinks/schema/views.
 CREATE OR REPLACE VIEW on_post_series_at AS
 WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
@@ -52,3 +53,41 @@ FROM
 )
 ARRAY JOIN range(1, n + 1) AS k
 ORDER BY time, district;
+
+CREATE OR REPLACE VIEW site_inputs_at AS
+WITH
+    toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
+    toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest
+SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS district,
+       s.street AS street, s.community AS community, s.kind AS kind, s.active AS active,
+       s.requirements AS requirements, s.lat AS lat, s.lon AS lon,
+       p.on_post AS on_post, a.last_activity AS last_activity
+FROM sites_at(at = {at:DateTime64(6, 'UTC')}) AS s
+LEFT JOIN
+(
+    SELECT site_id, mapFromArrays(groupArray(role), groupArray(n)) AS on_post
+    FROM
+    (
+        SELECT site_id, role, toUInt32(count()) AS n
+        FROM
+        (
+            SELECT site_id, role, person_id
+            FROM shift_deltas
+            WHERE ended_at > cutoff AND ended_at <= cutoff + longest
+              AND started_at <= cutoff AND started_at > cutoff - longest
+            GROUP BY site_id, role, person_id
+            HAVING sum(sign) > 0
+        )
+        GROUP BY site_id, role
+    )
+    GROUP BY site_id
+) AS p ON p.site_id = s.site_id
+LEFT JOIN
+(
+    SELECT site_id,
+           toNullable(max(if(reason IN ('check_out', 'transfer') AND ended_at <= cutoff,
+                  greatest(started_at, ended_at), started_at))) AS last_activity
+    FROM shifts FINAL
+    WHERE started_at <= cutoff
+    GROUP BY site_id
+) AS a ON a.site_id = s.site_id;

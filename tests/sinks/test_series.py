@@ -8,8 +8,20 @@ from datetime import timedelta
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from sinks.queries import Scope
+from sinks.reader import LocalReader
 from sinks.store import ch_time
+from streams.sim.simulator import Plan, Record, generate
+from streams.web.api import site_statuses
+from tests import reference
 from tests.conftest import CITY_NOW, CITY_ZONE
+from tests.scenarios import MAX
+
+
+def city_records() -> list[Record]:
+    """The records the `city` fixture's store was written from."""
+    return generate(Plan(people=1500, sites=30, days=2, end=CITY_NOW, seed=11, zone=CITY_ZONE))
+
 
 # The people on post at each moment, counted from every current shift (what the view
 # computed before it read the day's shift versions once).
@@ -53,3 +65,16 @@ def test_the_series_counts_every_shift_on_post_at_each_moment(
     districts = {d for _, d, _ in got}
     assert drawn == {(t, d) for t in times for d in districts}
     assert sum(r[2] for r in want) > 0 or hours_back >= 26
+
+
+@pytest.mark.parametrize("hours_back", [0, 3.5, 13.5, 26, 40])
+def test_site_statuses_at_any_cutoff_follow_spec(city: Client, hours_back: float) -> None:
+    """/api/sites at a cutoff (site_inputs_at, with the live rule) against SPEC §6 on every
+    stored shift: on post by role, short, covered, last activity, for every site."""
+    at = CITY_NOW - timedelta(hours=hours_back, milliseconds=137)
+    records = [(r.topic, r.value) for r in city_records()]
+    ref = reference.build(records, MAX, CITY_NOW)
+    want = sorted(reference.site_statuses(ref, at, CITY_ZONE).values(), key=lambda s: s["site_id"])
+    got = site_statuses(LocalReader(city), at, CITY_ZONE, Scope())["sites"]
+    assert got == want
+    assert sum(s["people"] for s in want) > 0 or hours_back >= 26

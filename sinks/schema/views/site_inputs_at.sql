@@ -3,7 +3,9 @@
 -- (streams/core/status.py, the rule the live agent uses too).
 -- SELECT * FROM site_inputs_at(at = '2022-03-15 11:00:00')
 CREATE OR REPLACE VIEW site_inputs_at AS
-WITH toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff
+WITH
+    toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
+    toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest
 SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS district,
        s.street AS street, s.community AS community, s.kind AS kind, s.active AS active,
        s.requirements AS requirements, s.lat AS lat, s.lon AS lon,
@@ -14,9 +16,18 @@ LEFT JOIN
     SELECT site_id, mapFromArrays(groupArray(role), groupArray(n)) AS on_post
     FROM
     (
-        SELECT site_id, role, toUInt32(uniqExact(person_id)) AS n
-        FROM shifts FINAL
-        WHERE started_at <= cutoff AND ended_at > cutoff
+        -- the shift versions on post at the cutoff, netted per person: one time range of
+        -- shift_deltas (a shift lasts at most `longest`), not every stored shift
+        SELECT site_id, role, toUInt32(count()) AS n
+        FROM
+        (
+            SELECT site_id, role, person_id
+            FROM shift_deltas
+            WHERE ended_at > cutoff AND ended_at <= cutoff + longest
+              AND started_at <= cutoff AND started_at > cutoff - longest
+            GROUP BY site_id, role, person_id
+            HAVING sum(sign) > 0
+        )
         GROUP BY site_id, role
     )
     GROUP BY site_id
