@@ -189,6 +189,7 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(
             "012_site_shifts",
             "013_city_shifts",
             "014_city_firsts",
+            "015_series_once",
         ]
         writer.write(merged(fold(core, records, NOW, start=half)))
         ref = reference.build(scenario.topic_order(), MAX, NOW)
