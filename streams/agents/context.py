@@ -6,6 +6,7 @@ the rows waiting for the store, the diffs waiting for their batch, and the count
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,6 +137,23 @@ class Context:
         except InvalidEvent as exc:
             await self.reject(stream, event, str(exc))
             return None
+
+
+Handle = Callable[["Context", Stream, Event], Awaitable[None]]
+
+
+def agent(ctx: Context, topic: faust.TopicT, name: str, handle: Handle) -> None:
+    """Register the agent `name` on `topic`: each record goes to `handle`, unacked (its
+    rows' batch acks it once stored, ctx.pending), and a due batch is written after it."""
+
+    async def process(stream: Stream) -> None:
+        stream = stream.noack()  # type: ignore[attr-defined]
+        async for event in stream.events():
+            await handle(ctx, stream, event)
+            await ctx.pending.flush_if_due()
+
+    process.__name__ = process.__qualname__ = name.replace("-", "_")
+    ctx.app.agent(topic, name=name)(process)
 
 
 def build(settings: Settings, writer: RowWriter, store_thread: Executor) -> Context:

@@ -4,11 +4,11 @@ place on the DLQ topic identifies them; the pipeline's own were stored when it s
 from __future__ import annotations
 
 from schemas.dlq import INGEST, DeadLetter
-from streams.agents.context import Context, Event, Stream
+from streams.agents.context import Context, Event, Stream, agent
 from streams.core.rows import Row, dlq_row
 
 
-def handle(ctx: Context, stream: Stream, event: Event) -> None:
+async def handle(ctx: Context, stream: Stream, event: Event) -> None:
     msg = event.message
     rows: dict[str, list[Row]] = {}
     if letter := DeadLetter.from_gateway(msg.value):
@@ -19,9 +19,4 @@ def handle(ctx: Context, stream: Stream, event: Event) -> None:
 
 
 def register(ctx: Context) -> None:
-    @ctx.app.agent(ctx.dlq, name="ingest-letters")
-    async def count_gateway_letters(stream: Stream) -> None:
-        stream = stream.noack()  # type: ignore[attr-defined]  # acked by ctx.pending
-        async for event in stream.events():
-            handle(ctx, stream, event)
-            await ctx.pending.flush_if_due()
+    agent(ctx, ctx.dlq, "ingest-letters", handle)

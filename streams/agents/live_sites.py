@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from streams.agents.context import Context, Event, Stream
+from streams.agents.context import Context, Event, Stream, agent
 from streams.core.live import SiteLive, apply_message
 from streams.core.rows import Row, alert_row, on_post_rows, status_row, to_micros
 from streams.core.status import iso_micros
@@ -48,9 +48,4 @@ async def handle(ctx: Context, stream: Stream, event: Event) -> None:
 
 
 def register(ctx: Context) -> None:
-    @ctx.app.agent(ctx.site_changes, name="live-sites")
-    async def live_sites(stream: Stream) -> None:
-        stream = stream.noack()  # type: ignore[attr-defined]  # acked by ctx.pending
-        async for event in stream.events():
-            await handle(ctx, stream, event)
-            await ctx.pending.flush_if_due()
+    agent(ctx, ctx.site_changes, "live-sites", handle)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from schemas.events import SiteUpserted
 from sinks.writer import prev_from_store
-from streams.agents.context import Context, Event, Stream
+from streams.agents.context import Context, Event, Stream, agent
 from streams.core.live import diffs_by_site
 from streams.core.person import PersonState, apply
 
@@ -36,9 +36,4 @@ async def handle(ctx: Context, stream: Stream, event: Event) -> None:
 
 
 def register(ctx: Context) -> None:
-    @ctx.app.agent(ctx.events, name="ingest-people")
-    async def ingest_people(stream: Stream) -> None:
-        stream = stream.noack()  # type: ignore[attr-defined]  # acked by ctx.pending
-        async for event in stream.events():
-            await handle(ctx, stream, event)
-            await ctx.pending.flush_if_due()
+    agent(ctx, ctx.events, "ingest-people", handle)

@@ -4,7 +4,7 @@ version to the site's live agent."""
 from __future__ import annotations
 
 from schemas.events import SiteUpserted
-from streams.agents.context import Context, Event, Stream
+from streams.agents.context import Context, Event, Stream, agent
 from streams.core.live import site_message, site_version
 from streams.core.sites import apply_site
 
@@ -30,9 +30,4 @@ async def handle(ctx: Context, stream: Stream, event: Event) -> None:
 
 
 def register(ctx: Context) -> None:
-    @ctx.app.agent(ctx.sites, name="ingest-sites")
-    async def ingest_sites(stream: Stream) -> None:
-        stream = stream.noack()  # type: ignore[attr-defined]  # acked by ctx.pending
-        async for event in stream.events():
-            await handle(ctx, stream, event)
-            await ctx.pending.flush_if_due()
+    agent(ctx, ctx.sites, "ingest-sites", handle)
