@@ -214,10 +214,22 @@ def create_fresh(client: Client) -> list[str]:
 FILL = re.compile(r"FILL (\w+) FROM (\w+);?")
 
 
+SCHEMA_VIEW = re.compile(r"VIEW (\w+) AS IN SCHEMA;?")
+
+
 def _filled(client: Client, statement: str) -> str:
-    """`FILL <table> FROM <view>` in a migration: insert into the table what its new
-    materialized view would have written for everything the store already holds, by the
-    view's own SELECT, so that a backfill and its view cannot say different things."""
+    """Two statements of muster's own in a migration.
+
+    `VIEW <name> AS IN SCHEMA`: the view as its file in sinks/schema/views defines it now
+    (a view keeps no data, so an old store gets the current text, written once).
+
+    `FILL <table> FROM <view>`: insert into the table what its new materialized view would
+    have written for everything the store already holds, by the view's own SELECT, so
+    that a backfill and its view cannot say different things."""
+    view = SCHEMA_VIEW.fullmatch(statement)
+    if view is not None:
+        text = resources.files("sinks.schema").joinpath("views", f"{view[1]}.sql").read_text()
+        return _code(text).strip().rstrip(";")
     fill = FILL.fullmatch(statement)
     if fill is None:
         return statement
