@@ -291,3 +291,14 @@ def dashboard(
         "annotations": {"list": []},
         "panels": panels,
     }
+
+
+def refresh_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, SQL) for every query one refresh of `board` sends to the data source:
+    a panel showing another's results sends none."""
+    return [
+        (panel["title"], target["rawSql"])
+        for panel in board["panels"]
+        for target in panel.get("targets", [])
+        if "panelId" not in target
+    ]

@@ -49,15 +49,22 @@ def day_start(at: datetime, zone: ZoneInfo) -> datetime:
 
 
 def metrics(
-    reader: QueryReader, at: datetime, zone: ZoneInfo, scope: Scope, brute: bool = False
+    reader: QueryReader,
+    at: datetime,
+    zone: ZoneInfo,
+    scope: Scope,
+    brute: bool = False,
+    view: str | None = None,
 ) -> dict[str, Any]:
     """Every SPEC §4 metric at cutoff `at`, keyed as `muster metrics --json` prints them.
-    `brute` reads every shift again (metrics_brute_at) instead of the rollups."""
+    `brute` reads every shift again (metrics_brute_at) instead of the rollups; `view`
+    reads through that view (`metrics_at`, what analysts call) instead."""
     given = {name: value for name, value in asdict(scope).items() if value}
-    if brute:
+    if brute or view:
         parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
         parameters |= {name: value or "" for name, value in asdict(scope).items()}
-        row = reader.query(METRICS_SQL.format(view="metrics_brute_at"), parameters).dicts()[0]
+        sql = METRICS_SQL.format(view=view or "metrics_brute_at")
+        row = reader.query(sql, parameters).dicts()[0]
     else:
         ask = Ask(
             at,

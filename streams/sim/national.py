@@ -26,8 +26,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dashboards.boards import wall
+from dashboards.expand import Context, expand
+from dashboards.grafana import refresh_queries
 from schemas.events import Registered, SiteUpserted
 from sinks.coverage import settle
+from sinks.metric_reads import QueryReader
 from sinks.queries import Scope, metrics, warm_up
 from sinks.reader import helped_reader
 from sinks.store import connect, lock_embedded, migrate
@@ -335,6 +339,7 @@ def time_queries(
     sites = _sites(random.Random(0), shape)
     warm_up(reader, zone)  # as a worker does before it answers (sinks/queries.py)
     timings: dict[str, list[float]] = {}
+    viewed: dict[str, list[float]] = {}
     asked: list[tuple[datetime, Scope]] = []
     for kind in KINDS_TIMED:
         for _ in range(cutoffs):
@@ -343,6 +348,9 @@ def time_queries(
             t0 = time.perf_counter()
             metrics(reader, at, zone, scope)
             timings.setdefault(kind, []).append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            metrics(reader, at, zone, scope, view="metrics_at")
+            viewed.setdefault(kind, []).append(time.perf_counter() - t0)
             asked.append((at, scope))
     report = {
         kind: {
@@ -352,9 +360,15 @@ def time_queries(
         }
         for kind, t in timings.items()
     }
+    view_report = {
+        kind: {"p50_ms": round(_pct(t, 50) * 1000, 1), "p95_ms": round(_pct(t, 95) * 1000, 1)}
+        for kind, t in viewed.items()
+    }
     for kind, r in report.items():
+        v = view_report[kind]
         _say(
             f"{kind:<9} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   ({r['n']} cutoffs)"
+            f"   metrics_at view: p50 {v['p50_ms']:7.1f} ms   p95 {v['p95_ms']:7.1f} ms"
         )
     checked = []
     for at, scope in rng.sample(asked, min(verify, len(asked))):
@@ -372,9 +386,47 @@ def time_queries(
         if not same:
             _say(f"  rollups {fast}\n  brute   {brute}")
     info["timings"] = report
+    info["view_timings"] = view_report
     info["checked"] = checked
+    info["wall"] = time_wall(reader, [at for at, _ in asked[:cutoffs]], zone)
     (data_dir / "bench.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
     return info
+
+
+def time_wall(reader: QueryReader, cutoffs: list[datetime], zone: ZoneInfo) -> dict[str, Any]:
+    """Store time of one refresh of the command-centre wall at each cutoff: every query the
+    dashboard sends, expanded as Grafana and its ClickHouse plugin do for the wall's time
+    range (local midnight to the cutoff, ~1,000 points), run one after another. Prints
+    the median per panel and the total."""
+    queries = refresh_queries(wall(str(zone)))
+    per_panel: dict[str, list[float]] = {title: [] for title, _ in queries}
+    totals = []
+    for at in cutoffs:
+        midnight = datetime.combine(at.astimezone(zone).date(), datetime.min.time(), zone)
+        interval = timedelta(seconds=max(1, round((at - midnight).total_seconds() / 1000)))
+        ctx = Context(midnight, at, interval, {"tz": str(zone)})
+        total = 0.0
+        for title, sql in queries:
+            t0 = time.perf_counter()
+            reader.query(expand(sql, ctx))
+            took = time.perf_counter() - t0
+            per_panel[title].append(took)
+            total += took
+        totals.append(total)
+    panels = {t: round(_pct(v, 50) * 1000, 1) for t, v in per_panel.items()}
+    report: dict[str, Any] = {
+        "p50_s": round(_pct(totals, 50), 3),
+        "p95_s": round(_pct(totals, 95), 3),
+        "n": len(totals),
+        "panels_p50_ms": panels,
+    }
+    for title, ms in panels.items():
+        _say(f"wall  {ms:8.1f} ms  {title}")
+    _say(
+        f"wall refresh: p50 {report['p50_s']:.3f} s  p95 {report['p95_s']:.3f} s "
+        f"({len(totals)} cutoffs)"
+    )
+    return report
 
 
 def _scope(rng: random.Random, kind: str, sites: list[Site], shape: Shape) -> Scope:
