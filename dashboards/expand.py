@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 @dataclass
@@ -144,3 +145,41 @@ def _conditional_all(sql: str, ctx: Context) -> str:
         is_all = name in ctx.all_selected or ctx.variables.get(name, "") == ""
         sql = sql[:at] + ("1=1" if is_all else args[0]) + sql[after:]
     return sql
+
+
+Row = dict[str, Any]
+
+
+def transform(rows: list[Row], transformations: list[dict[str, Any]]) -> list[Row]:
+    """Apply the Grafana transformations muster's panels use to a query's rows, as Grafana
+    does: `filterByValue` (include, all of `isNotNull` / `between`, which excludes both
+    ends), `sortBy` (one field; nulls first ascending) and `organize` (columns kept and
+    their order). Others are refused, so a test cannot pass on one it does not know."""
+    for step in transformations:
+        options = step["options"]
+        if step["id"] == "filterByValue":
+            assert options["type"] == "include" and options["match"] == "all", options
+            tests = [_value_test(f["fieldName"], f["config"]) for f in options["filters"]]
+            rows = [row for row in rows if all(test(row) for test in tests)]
+        elif step["id"] == "sortBy":
+            (sort,) = options["sort"]
+            name, desc = sort["field"], sort.get("desc", False)
+            rows = sorted(rows, key=lambda r: (r[name] is not None, r[name]), reverse=desc)
+        elif step["id"] == "organize":
+            dropped = {n for n, v in options.get("excludeByName", {}).items() if v}
+            order = options.get("indexByName", {})
+            kept = [n for n in (rows[0] if rows else {}) if n not in dropped]
+            kept.sort(key=lambda n: order.get(n, len(order)))
+            rows = [{n: row[n] for n in kept} for row in rows]
+        else:
+            raise ValueError(f"transformation {step['id']!r} is not emulated")
+    return rows
+
+
+def _value_test(name: str, config: dict[str, Any]) -> Callable[[Row], bool]:
+    kind, options = config["id"], config.get("options", {})
+    if kind == "isNotNull":
+        return lambda row: row[name] is not None
+    if kind == "between":
+        return lambda row: row[name] is not None and options["from"] < row[name] < options["to"]
+    raise ValueError(f"value matcher {kind!r} is not emulated")

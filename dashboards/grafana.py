@@ -35,6 +35,57 @@ def shared(panel: Panel, source_id: int, field: str) -> Panel:
     return panel
 
 
+def shown_rows(panel: Panel, source_id: int, transformations: list[dict[str, Any]]) -> Panel:
+    """`panel` (a table or map) showing panel `source_id`'s rows through Grafana's
+    `transformations` instead of running a query of its own."""
+    panel["datasource"] = SHARED
+    panel["targets"] = [{"refId": "A", "datasource": SHARED, "panelId": source_id}]
+    panel["transformations"] = transformations
+    return panel
+
+
+def first_ranked(
+    field: str, limit: int, shown: list[str], every: list[str]
+) -> list[dict[str, Any]]:
+    """Transformations keeping the rows whose `field` is 1..`limit`, in that order, with
+    the columns `shown` of `every` the query returns."""
+    between = {"id": "between", "options": {"from": 0, "to": limit + 1}}  # exclusive
+    return [
+        {
+            "id": "filterByValue",
+            "options": {
+                "type": "include",
+                "match": "all",
+                "filters": [{"fieldName": field, "config": between}],
+            },
+        },
+        {"id": "sortBy", "options": {"sort": [{"field": field, "desc": False}]}},
+        columns(shown, every),
+    ]
+
+
+def not_null(*fields: str) -> dict[str, Any]:
+    """A transformation keeping the rows where every one of `fields` has a value."""
+    filters = [{"fieldName": f, "config": {"id": "isNotNull", "options": {}}} for f in fields]
+    return {
+        "id": "filterByValue",
+        "options": {"type": "include", "match": "all", "filters": filters},
+    }
+
+
+def columns(shown: list[str], every: list[str]) -> dict[str, Any]:
+    """A transformation showing the columns `shown`, in that order, of `every` the query
+    returns."""
+    return {
+        "id": "organize",
+        "options": {
+            "excludeByName": {name: True for name in every if name not in shown},
+            "indexByName": {name: i for i, name in enumerate(shown)},
+            "renameByName": {},
+        },
+    }
+
+
 def shown_field(panel: Panel) -> str | None:
     """The one column a stat or gauge shows, when it names one (`/^name$/`)."""
     fields = panel.get("options", {}).get("reduceOptions", {}).get("fields", "")

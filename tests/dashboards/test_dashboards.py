@@ -15,8 +15,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from dashboards.boards import DASHBOARDS, TILES, alert_rules
-from dashboards.expand import Context, expand
-from dashboards.grafana import shown_field
+from dashboards.expand import Context, expand, transform
+from dashboards.grafana import refresh_queries, shown_field
 from dashboards.provision import files
 from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
@@ -234,3 +234,59 @@ def test_the_site_chart_ends_at_the_sites_people_on_post(city: Client) -> None:
         rows = city.query(expand(sql, ctx)).result_rows
         last = max(r[0] for r in rows)
         assert {role: n for t, role, n in rows if t == last} == dict(on_post), site_id
+
+
+# The wall's site lists, each as its own query would give it
+LISTS = {
+    "缺员点位 Understaffed sites (worst first)": (
+        "SELECT name, district, street, short, people, required, last_activity "
+        "FROM site_board_at(at = {at:String}) WHERE status = 'understaffed' "
+        "ORDER BY short DESC, people ASC, site_id LIMIT 100"
+    ),
+    "最近活动 Freshness: last activity per active site (stalest first)": (
+        "SELECT name, district, last_activity, dateDiff('minute', last_activity, "
+        "toDateTime64({at:String}, 3, 'UTC')) AS minutes_quiet "
+        "FROM site_board_at(at = {at:String}) WHERE active "
+        "ORDER BY last_activity ASC NULLS FIRST, site_id LIMIT 100"
+    ),
+    "点位状态 Sites by status": (
+        "SELECT site_id, name, district, street, lat, lon, status, active, people, required, "
+        "short, last_activity, dateDiff('minute', last_activity, "
+        "toDateTime64({at:String}, 3, 'UTC')) AS minutes_quiet "
+        "FROM site_board_at(at = {at:String}) WHERE lat IS NOT NULL AND lon IS NOT NULL "
+        "ORDER BY site_id"
+    ),
+}
+
+
+@pytest.mark.parametrize("hours_back", [0, 7.5])
+def test_the_wall_lists_are_one_site_read_through_grafanas_transformations(
+    city: Client, hours_back: float
+) -> None:
+    """The map, the understaffed list and the freshness list show one site_board_at read
+    (the map's), each kept, ordered and cut by Grafana's transformations: what they show
+    equals the query each would send alone."""
+    wall = DASHBOARDS["wall"]()
+    sent = [sql for _, sql in refresh_queries(wall)]
+    assert sum("site_board_at" in sql for sql in sent) == 1, sent
+    by_id = {panel["id"]: panel for panel in wall["panels"]}
+    to = NOW - timedelta(hours=hours_back)
+    ctx = Context(to - timedelta(hours=12), to, timedelta(minutes=5), {"tz": "Asia/Shanghai"})
+    at = to.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    seen = set()
+    for panel in wall["panels"]:
+        if panel["title"] not in LISTS:
+            continue
+        target = panel["targets"][0]
+        source = by_id[target["panelId"]] if "panelId" in target else panel
+        result = city.query(expand(source["targets"][0]["rawSql"], ctx))
+        rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+        shown = transform(rows, panel.get("transformations", []))
+        want = city.query(LISTS[panel["title"]], parameters={"at": at})
+        wanted = [dict(zip(want.column_names, row, strict=True)) for row in want.result_rows]
+        if panel["type"] == "geomap":  # the map keeps the ranks it hands the lists
+            shown = [{k: v for k, v in r.items() if k not in ("worst", "stalest")} for r in shown]
+        assert shown == wanted, panel["title"]
+        assert wanted, f"nothing to compare in {panel['title']}"
+        seen.add(panel["title"])
+    assert seen == set(LISTS)
