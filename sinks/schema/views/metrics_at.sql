@@ -28,6 +28,16 @@ WITH
     -- the person scope key: which bit of firsts / day_firsts applies
     toUInt8(({org:String} != '') + 2 * ({role:String} != '') + 4 * by_team) AS k,
     concat({org:String}, '\x1f\x1f', {team_id:String}) AS recruit_key,
+    -- coverage from the cutoff's settled hour (sinks/coverage.py) when that settling was
+    -- computed from exactly the shifts and site versions the store holds, and its rows
+    -- are still there; otherwise from every shift on post (`staffed` below)
+    toDateTime(toStartOfHour(cutoff), 'UTC') AS cover_hour,
+    (SELECT argMax((n, h, v, gen), gen) FROM cover_prints WHERE hour = cover_hour) AS got,
+    (SELECT (sum(n), sum(h)) FROM cover_inputs WHERE hour = cover_hour) AS inputs,
+    got.1 = inputs.1 AND got.2 = inputs.2
+        AND got.3 = (SELECT sum(DISTINCT x) FROM version_hashes WHERE ts < cover_hour + 3600)
+        AND (SELECT count() FROM cover_hours
+             WHERE hour = cover_hour AND gen = got.4 AND site_key = 0) > 0 AS settled,
     scoped_sites AS
     (
         SELECT site_id, active, requirements
@@ -47,7 +57,8 @@ WITH
         (
             SELECT site_id, role, sum(toInt64(sign)) AS n
             FROM shift_deltas
-            WHERE ended_at > cutoff AND ended_at <= cutoff + longest
+            WHERE NOT settled
+              AND ended_at > cutoff AND ended_at <= cutoff + longest
               AND started_at > cutoff - longest AND started_at <= cutoff
               AND (NOT site_scoped OR site_id IN (SELECT site_id FROM scoped_sites))
             GROUP BY site_id, role
@@ -65,6 +76,18 @@ WITH
                )) AS sites_covered
         FROM scoped_sites AS s
         LEFT JOIN staffed AS st ON st.site_id = s.site_id
+        WHERE NOT settled
+    ),
+    settled_coverage AS
+    (
+        SELECT countIf(site_key != 0 AND bitXor(active,
+                   arrayCount(x -> x <= cutoff, active_flips) % 2) = 1) AS sites_active,
+               countIf(site_key != 0 AND bitXor(state,
+                   arrayCount(x -> x <= cutoff, flips) % 2) = 1) AS sites_covered
+        FROM cover_hours
+        WHERE settled AND hour = cover_hour AND gen = got.4
+          AND (NOT site_scoped
+               OR site_key IN (SELECT cityHash64(site_id) FROM scoped_sites WHERE settled))
     ),
     raw AS
     (
@@ -170,11 +193,16 @@ WITH
     (
         -- other scopes: teams are few, counted distinct; first registrations are summed
         SELECT
-            (SELECT uniqExact(team_id) FROM team_cells
-             WHERE NOT site_scoped AND first_start <= cutoff
+            if(hourly,
+               (SELECT uniqExact(team_key) FROM team_firsts
+                WHERE hourly AND team_firsts.k = toUInt8(({org:String} != '') + 2 * ({role:String} != ''))
+                  AND org = {org:String} AND role = {role:String}
+                  AND first_start <= cutoff),
+               (SELECT uniqExact(team_id) FROM team_cells
+             WHERE NOT site_scoped AND NOT hourly AND first_start <= cutoff
                AND ({org:String} = '' OR org = {org:String})
                AND ({role:String} = '' OR role = {role:String})
-               AND ({team_id:String} = '' OR team_id = {team_id:String})) AS teams,
+               AND ({team_id:String} = '' OR team_id = {team_id:String}))) AS teams,
             (SELECT sum(n) FROM recruit_days
              WHERE NOT site_scoped AND {role:String} = '' AND key = recruit_key
                AND day < utc_day)
@@ -194,9 +222,9 @@ SELECT
     (p.auto_micros + r.auto_micros) / 3600e6 AS hours_auto,
     toInt64(if(site_scoped, a.teams, e.teams))
         AS teams,
-    cov.sites_active AS sites_active,
-    cov.sites_covered AS sites_covered,
-    if(cov.sites_active = 0, 0, cov.sites_covered / cov.sites_active) AS coverage,
+    if(settled, sc.sites_active, cov.sites_active) AS sites_active,
+    if(settled, sc.sites_covered, cov.sites_covered) AS sites_covered,
+    if(sites_active = 0, 0, sites_covered / sites_active) AS coverage,
     (SELECT sum(delta) FROM orphan_deltas WHERE ts <= cutoff) AS orphan_checkouts,
     (SELECT count() FROM dlq FINAL) AS dlq
-FROM raw AS r, past AS p, coverage AS cov, at_sites AS a, elsewhere AS e;
+FROM raw AS r, past AS p, coverage AS cov, settled_coverage AS sc, at_sites AS a, elsewhere AS e;

@@ -13,22 +13,18 @@ SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS distr
 FROM sites_at(at = {at:DateTime64(6, 'UTC')}) AS s
 LEFT JOIN
 (
-    SELECT site_id, mapFromArrays(groupArray(role), groupArray(n)) AS on_post
+    SELECT site_id, mapFromArrays(groupArray(role), groupArray(toUInt32(n))) AS on_post
     FROM
     (
-        -- the shift versions on post at the cutoff, netted per person: one time range of
-        -- shift_deltas (a shift lasts at most `longest`), not every stored shift
-        SELECT site_id, role, toUInt32(count()) AS n
-        FROM
-        (
-            SELECT site_id, role, person_id
-            FROM shift_deltas
-            WHERE ended_at > cutoff AND ended_at <= cutoff + longest
-              AND started_at <= cutoff AND started_at > cutoff - longest
-            GROUP BY site_id, role, person_id
-            HAVING sum(sign) > 0
-        )
+        -- the shift versions on post at the cutoff, netted per site and role: one time
+        -- range of shift_deltas (a shift lasts at most `longest`), not every stored shift;
+        -- a person's shifts never overlap, so the net count is the distinct people
+        SELECT site_id, role, sum(toInt64(sign)) AS n
+        FROM shift_deltas
+        WHERE ended_at > cutoff AND ended_at <= cutoff + longest
+          AND started_at <= cutoff AND started_at > cutoff - longest
         GROUP BY site_id, role
+        HAVING n > 0
     )
     GROUP BY site_id
 ) AS p ON p.site_id = s.site_id

@@ -1,0 +1,7 @@
+-- site_inputs_at counts the people on post per site and role by the net sign of the shift
+-- versions on post (a person's shifts never overlap), not by grouping them per person;
+-- metrics_at reads coverage from the cutoff's settled hour when it is up to date, and
+-- national, org and role scopes count teams from team_firsts: both as their files in
+-- sinks/schema/views say.
+VIEW site_inputs_at AS IN SCHEMA;
+VIEW metrics_at AS IN SCHEMA;
