@@ -2,6 +2,8 @@
 -- versions on post (a person's shifts never overlap), not by grouping them per person;
 -- metrics_at reads coverage from the cutoff's settled hour when it is up to date, and
 -- national, org and role scopes count teams from team_firsts: both as their files in
--- sinks/schema/views say.
+-- sinks/schema/views say; on_post_series_at sums the changes per district and moment
+-- and runs a window over them, where it looked each moment up in a list per district.
 VIEW site_inputs_at AS IN SCHEMA;
 VIEW metrics_at AS IN SCHEMA;
+VIEW on_post_series_at AS IN SCHEMA;

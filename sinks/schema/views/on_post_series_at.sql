@@ -5,8 +5,9 @@
 -- SELECT * FROM on_post_series_at(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai', step_s = 900)
 -- Read from the signed shift versions of the day (shift_deltas, by time): each version
 -- adds its sign at the first moment it covers and takes it back at the first moment after
--- its end, and a running sum per district gives the people on post at each moment. A
--- shift is read once, however many moments it covers.
+-- its end; the changes are summed per district and moment (sites matched by their key),
+-- every moment gets a row, and a running sum per district (a window) gives the people on
+-- post at each moment. A shift is read once, however many moments it covers.
 CREATE OR REPLACE VIEW on_post_series_at AS
 WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
@@ -22,23 +23,19 @@ WITH
     toInt64(step) * 1000000 AS step_us,
     toUInt32(intDiv(dateDiff('second', midnight, cutoff), step) + 1) AS grid,
     toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest
-SELECT moments[k] AS time, district, toUInt32(people[k]) AS people
+SELECT moments[k] AS time, district, toUInt32(sum(d) OVER (PARTITION BY district ORDER BY k)) AS people
 FROM
 (
-    SELECT district,
-           arrayCumSum(arrayMap(k -> deltas[indexOf(at_moment, k)], range(1, n + 1))) AS people
+    SELECT district, c.1 AS k, sum(c.2) AS d
     FROM
     (
-        SELECT s.district AS district, sumMap([p.i], [p.d]) AS changes,
-               changes.1 AS at_moment, changes.2 AS deltas
+        SELECT district, groupArray((k, d)) AS changes
         FROM
         (
-            SELECT site_id, e.1 AS i, sum(e.2) AS d
+            SELECT s.district AS district, e.1 AS k, sum(e.2) AS d
             FROM
             (
-                SELECT site_id, toInt64(sign) AS v,
-                       -- the first moment at or after a time: on the grid by arithmetic,
-                       -- else `at` itself (moment n, when it is off the grid), else none
+                SELECT site_key, toInt64(sign) AS v,
                        toUnixTimestamp64Micro(started_at) - midnight_us AS from_start,
                        toUnixTimestamp64Micro(ended_at) - midnight_us AS from_end,
                        if(from_start <= 0, 1, intDiv(from_start + step_us - 1, step_us) + 1) AS a,
@@ -48,14 +45,16 @@ FROM
                 FROM shift_deltas
                 WHERE ended_at > midnight AND ended_at <= cutoff + longest
                   AND started_at <= cutoff AND started_at > midnight - longest
-            )
+            ) AS p
             ARRAY JOIN [(first, v), (after, -v)] AS e
-            WHERE first < after
-            GROUP BY site_id, i
-        ) AS p
-        INNER JOIN sites_at(at = {at:DateTime64(6, 'UTC')}) AS s ON s.site_id = p.site_id
+            INNER JOIN (SELECT cityHash64(site_id) AS site_key, district
+                        FROM sites_at(at = {at:DateTime64(6, 'UTC')})) AS s ON s.site_key = p.site_key
+            WHERE first < after AND e.1 <= n
+            GROUP BY district, k
+        )
         GROUP BY district
     )
+    ARRAY JOIN arrayConcat(changes, arrayMap(i -> (toUInt32(i), toInt64(0)), range(1, n + 1))) AS c
+    GROUP BY district, k
 )
-ARRAY JOIN range(1, n + 1) AS k
 ORDER BY time, district;
