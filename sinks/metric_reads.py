@@ -549,3 +549,123 @@ def _distinct_sql(ask: Ask, filed: Filed) -> list[str]:
         f"AND {filed.sites}{person} GROUP BY {who} HAVING sum(sign) > 0)",
         f"SELECT {firsts} AND first_start <= {{cutoff:{T}}}{person}",
     ]
+
+
+# The national reads above as one query: `metrics_tz`, what the Grafana wall reads. Each
+# read is the text its builder gives the API; its parameters become constants the query
+# works out first (the longest shift and whether the cutoff's hour is settled are scalar
+# subqueries, run once while ClickHouse plans), and of two forms of a read only the one
+# whose constant guard holds is run. Only how the reads combine is written again below,
+# as read_metrics does it for national scopes; tests hold the two equal.
+NATIONAL_CONSTANTS = {
+    "cutoff": "toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC')",
+    "midnight": "toDateTime64(toStartOfDay(toDateTime(v_cutoff, {tz:String})), 6, 'UTC')",
+    "utc_day": "toDate(v_cutoff)",
+    "utc_midnight": "toDateTime64(toStartOfDay(v_cutoff), 6, 'UTC')",
+    "hour_start": "toDateTime64(toStartOfHour(v_cutoff), 6, 'UTC')",
+    "hour": "toDateTime(v_hour_start, 'UTC')",
+    # the first whole hour at or after local midnight D
+    "first_hour": "toDateTime64(toStartOfHour(v_midnight), 6, 'UTC') "
+    "+ toIntervalHour(toDateTime64(toStartOfHour(v_midnight), 6, 'UTC') != v_midnight)",
+    "longest": "toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest))",
+    "after": "v_cutoff + v_longest",
+    "before": "v_cutoff - v_longest",
+    "midnight_after": "v_midnight + v_longest",
+    "midnight_before": "v_midnight - v_longest",
+    "raw_from": "v_hour_start",
+    "raw_before": "v_raw_from - v_longest",
+    "cutoff_us": "toUnixTimestamp64Micro(v_cutoff)",
+    "hour_us": "toUnixTimestamp64Micro(v_hour_start)",
+    "first_hour_s": "toDateTime(v_first_hour, 'UTC')",
+    "midnight_s": "toDateTime(v_midnight, 'UTC')",
+    "whole_midnight": "v_first_hour = v_midnight",
+    "k": "toUInt8(0)",
+    "key_org": "''",
+    "key_role": "''",
+    "recruit_key": "'\\x1f\\x1f'",
+    "fresh": f"({fresh_sql()})",
+    "gen_us": "v_fresh.2",
+    # settled coverage is read when it is up to date and its rows are still there
+    "settled": "v_fresh.1 AND (SELECT count() FROM cover_hours WHERE hour = v_hour "
+    "AND toUnixTimestamp64Micro(gen) = v_gen_us AND site_key = 0) > 0",
+}
+
+
+VIEW_PARAMETERS = ("at", "tz")
+
+
+def _as_view(sql: str) -> str:
+    """`sql` with each parameter a constant of the view (`{name:Type}` → `v_name`), but
+    for the view's own parameters."""
+
+    def constant(match: re.Match[str]) -> str:
+        return match[0] if match[1] in VIEW_PARAMETERS else f"v_{match[1]}"
+
+    return re.sub(r"\{(\w+):[^{}]*\}", constant, sql)
+
+
+def _one_of(*forms: tuple[str, str]) -> str:
+    """The forms of one read (guard, sql) as one row: the form whose guard holds."""
+    return " UNION ALL ".join(f"SELECT * FROM ({sql}) WHERE {guard}" for guard, sql in forms)
+
+
+def national_view() -> str:
+    """CREATE for `metrics_tz(at, tz)`: every SPEC §4 metric national at `at`, D local
+    midnight in `tz`, from the reads `read_metrics` sends for a national scope."""
+    ask = Ask(datetime.now(UTC), datetime.now(UTC), {}, {})
+    head = _head_sql(counts_recruits=True)
+    raw = _one_of(
+        ("v_whole_midnight", _raw_sql(ask, "", whole_midnight=True)),
+        ("NOT v_whole_midnight", _raw_sql(ask, "", whole_midnight=False)),
+    )
+    cover = _one_of(
+        ("v_settled", f"SELECT sites_active, covered AS sites_covered FROM ({settled_sql(False)})"),
+        (
+            "NOT v_settled",
+            f"SELECT sites_active, sites_covered FROM ({_coverage_sql(ask, '')})",
+        ),
+    )
+    (teams,) = _distinct_sql(ask, BY_TIME)
+    constants = ",\n    ".join(
+        f"{_as_view(sql)} AS v_{name}" for name, sql in NATIONAL_CONSTANTS.items()
+    )
+    reads = {
+        "h": f"SELECT sumIf(n, name = 'longest') AS longest, "
+        f"sumIf(n, name = 'orphan_checkouts') AS orphan_checkouts, "
+        f"sumIf(n, name = 'dlq') AS dlq, sumIf(n, name = 'recruited') AS recruited "
+        f"FROM ({head})",
+        "r": raw,
+        "p": _past_sql(ask, BY_TIME),
+        "c": cover,
+        "t": teams,
+    }
+    joined = ", ".join(f"({_as_view(sql)}) AS {name}" for name, sql in reads.items())
+    return f"""-- Every SPEC §4 metric national (no scope) at `at`, with D local midnight in `tz`:
+-- what the Grafana wall reads. Generated from sinks/metric_reads.py (national_view) by
+-- `python -m sinks.metric_reads`: the API's national reads, as one query.
+-- SELECT * FROM metrics_tz(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai')
+CREATE OR REPLACE VIEW metrics_tz AS
+WITH
+    {constants}
+SELECT
+    v_cutoff AS at,
+    toUInt64(h.recruited) AS recruited,
+    p.on_post_h + r.on_post_delta AS on_post_now,
+    toInt64(p.today + r.today + if(v_whole_midnight, p.on_post_d, 0)) AS on_post_today,
+    toInt64(p.new_people + r.new_people) AS cumulative_people,
+    toInt64(p.person_times + r.person_times) AS person_times,
+    (p.micros + r.micros - (p.left_h - r.gone_left
+        - (v_cutoff_us - v_hour_us) * (p.on_post_h - r.gone_n) + r.new_left)) / 3600e6 AS hours,
+    (p.auto_micros + r.auto_micros) / 3600e6 AS hours_auto,
+    toInt64(t.teams) AS teams,
+    toUInt64(c.sites_active) AS sites_active,
+    toUInt64(c.sites_covered) AS sites_covered,
+    if(sites_active = 0, 0, sites_covered / sites_active) AS coverage,
+    h.orphan_checkouts AS orphan_checkouts,
+    h.dlq AS dlq
+FROM {joined};
+"""
+
+
+if __name__ == "__main__":
+    print(national_view(), end="")

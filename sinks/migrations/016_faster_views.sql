@@ -7,3 +7,6 @@
 VIEW site_inputs_at AS IN SCHEMA;
 VIEW metrics_at AS IN SCHEMA;
 VIEW on_post_series_at AS IN SCHEMA;
+-- metrics_tz reads what the API reads for a national scope (generated, see its file),
+-- where it called metrics_at.
+VIEW metrics_tz AS IN SCHEMA;

@@ -436,11 +436,20 @@ def test_coverage_is_counted_from_the_shifts_when_the_settling_checked_is_gone(c
 
 
 def from_the_view(client, cutoff: datetime, zone: ZoneInfo, scope: Scope) -> dict:
-    """What the `metrics_at` view analysts query answers (without `at`)."""
+    """What the `metrics_at` view analysts query answers (without `at`); for a national
+    scope, `metrics_tz` (the Grafana wall's, generated from the API's reads) must answer
+    the same."""
     parameters = {"at": ch_time(cutoff), "day_start": ch_time(day_start(cutoff, zone))}
     parameters |= {k: v or "" for k, v in scope.__dict__.items()}
     view = client.query(METRICS_SQL.format(view="metrics_at"), parameters=parameters)
-    return {k: v for k, v in view.first_item.items() if k != "at"}
+    answer = {k: v for k, v in view.first_item.items() if k != "at"}
+    if scope == Scope():
+        wall = client.query(
+            "SELECT * FROM metrics_tz(at = {at:String}, tz = {tz:String})",
+            parameters={"at": ch_time(cutoff), "tz": str(zone)},
+        ).first_item
+        assert {k: wall[k] for k in answer} == pytest.approx(answer), ("metrics_tz", cutoff)
+    return answer
 
 
 def test_an_unknown_scope_value_is_named_not_answered_with_zeros(store):
