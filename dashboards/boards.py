@@ -1,8 +1,9 @@
 """The four dashboards and the alert rules, as code.
 
-Every query reads the views the CLI, the API and the built-in wall read (metrics_at through
-metrics_tz, site_board_at, on_post_series_at, team_board_at, person_hours_at,
-alerts_current): the wall in Grafana and the bulletin cannot disagree. The time picker's
+Every query reads the views analysts read, tested equal to what the CLI, the API and the
+built-in wall show (metrics_tz, site_board_at, on_post_series_at, org_hours_at,
+team_board_at, person_hours_at, alerts_current): the wall in Grafana and the bulletin
+cannot disagree. The time picker's
 `to` is the cutoff (`$__toTime_ms`); `$tz` is the pipeline's time zone, which fixes "today".
 
 A panel whose single row is named after SPEC §4 metrics shows the city-wide figure at `to`;
@@ -117,8 +118,8 @@ def wall(zone: str = DEFAULT_TZ) -> dict[str, Any]:
     panels.append(
         barchart(
             "各单位上岗时长 Service hours by organisation",
-            "SELECT org, round(sum(hours), 1) AS service_hours "
-            f"FROM team_board_at(at = {AT}) GROUP BY org ORDER BY service_hours DESC",
+            "SELECT org, round(hours, 1) AS service_hours "
+            f"FROM org_hours_at(at = {AT}) ORDER BY service_hours DESC",
             (14, 16, 10, 9),
             unit="h",
         )

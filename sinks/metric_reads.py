@@ -316,8 +316,9 @@ def _person_filter(ask: Ask) -> str:
     return f" AND {_equal(ask.person)}" if ask.person else ""
 
 
-def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
-    """The shifts not yet in a rollup: since `raw_from` (the cutoff's hour, or its UTC day
+def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool, by: str = "") -> str:
+    """The shifts not yet in a rollup (a row per value of the column `by`, if given):
+    since `raw_from` (the cutoff's hour, or its UTC day
     for site and team scopes); for national scopes the changes to on_post_hours since the
     hour; for on_post_today the first shifts of the day since D and, unless on_post_hours
     has it, the people on post at D."""
@@ -375,9 +376,9 @@ def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
         )
     sums.append(f"{' + '.join(today) or '0'} AS today")
     return (
-        f"SELECT {', '.join(sums)} "
-        "FROM (SELECT toInt64(sign) AS s, started_at, ended_at, reason, firsts, day_firsts, "
-        "toUnixTimestamp64Micro(ended_at) AS end_us, "
+        f"SELECT {by + ', ' if by else ''}{', '.join(sums)} "
+        f"FROM (SELECT {by + ', ' if by else ''}toInt64(sign) AS s, started_at, ended_at, "
+        "reason, firsts, day_firsts, toUnixTimestamp64Micro(ended_at) AS end_us, "
         "s * (end_us - toUnixTimestamp64Micro(started_at)) AS len "
         f"FROM shift_deltas WHERE started_at <= {{cutoff:{T}}}"
         + _person_filter(ask)
@@ -385,6 +386,7 @@ def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool) -> str:
         + " AND ("
         + " OR ".join(branches)
         + "))"
+        + (f" GROUP BY {by}" if by else "")
     )
 
 
@@ -410,24 +412,26 @@ def _site_raw_sql(ask: Ask, filed: Filed) -> str:
     )
 
 
-def _past_sql(ask: Ask, filed: Filed) -> str:
+def _past_sql(ask: Ask, filed: Filed, by: str = "") -> str:
     """Whole hours (or UTC days) before `raw_from`, from the grain that fits the scope (site
     scopes without a person scope: days, then the hours of the cutoff's UTC day); for
     national scopes also the people on post at the cutoff's hour and at D."""
     k = ask.key
     person = _person_filter(ask)
-    if ask.hourly:
+    if ask.hourly:  # by `by` (org or role), if given, a row per value
+        cols, group = (f"{by}, ", f" GROUP BY {by}") if by else ("", "")
         return (
-            "SELECT * FROM ("
-            f"SELECT sum(shifts) AS person_times, sum(micros) AS micros, "
+            f"SELECT * FROM (SELECT {cols}sum(shifts) AS person_times, sum(micros) AS micros, "
             f"sum(auto_micros) AS auto_micros, sum(first{k}) AS new_people, "
             f"sumIf(today{k}, hour >= {{first_hour_s:DateTime('UTC')}}) AS today "
-            f"FROM shift_hours WHERE hour < {{hour:DateTime('UTC')}}{person}) AS p, ("
-            "SELECT sumIf(people, hour = {hour:DateTime('UTC')}) AS on_post_h, "
+            f"FROM shift_hours WHERE hour < {{hour:DateTime('UTC')}}{person}{group}) AS p"
+            + (" FULL JOIN " if by else ", ")
+            + f"(SELECT {cols}sumIf(people, hour = {{hour:DateTime('UTC')}}) AS on_post_h, "
             "sumIf(left_micros, hour = {hour:DateTime('UTC')}) AS left_h, "
             "sumIf(people, hour = {midnight_s:DateTime('UTC')}) AS on_post_d "
             "FROM on_post_hours WHERE hour IN "
-            f"({{hour:DateTime('UTC')}}, {{midnight_s:DateTime('UTC')}}){person}) AS o"
+            f"({{hour:DateTime('UTC')}}, {{midnight_s:DateTime('UTC')}}){person}{group}) AS o"
+            + (f" USING ({by})" if by else "")
         )
     if ask.site_sums:
         sums = "sum(shifts) AS person_times, sum(micros) AS micros, sum(auto_micros) AS auto_micros"
@@ -609,6 +613,20 @@ def _one_of(*forms: tuple[str, str]) -> str:
     return " UNION ALL ".join(f"SELECT * FROM ({sql}) WHERE {guard}" for guard, sql in forms)
 
 
+# SPEC §4 hours for national, org and role scopes, as read_metrics adds them up: whole
+# hours and the raw shifts since, less what the shifts on post have yet to run (on post
+# at the hour, less those gone since, for the time since; plus the new ones' remainder)
+HOURS = (
+    "(p.micros + r.micros - (p.left_h - r.gone_left - (v_cutoff_us - v_hour_us) "
+    "* (p.on_post_h - r.gone_n) + r.new_left)) / 3600e6"
+)
+
+
+def _constants(**instead: str) -> str:
+    named = NATIONAL_CONSTANTS | instead
+    return ",\n    ".join(f"{_as_view(sql)} AS v_{name}" for name, sql in named.items())
+
+
 def national_view() -> str:
     """CREATE for `metrics_tz(at, tz)`: every SPEC §4 metric national at `at`, D local
     midnight in `tz`, from the reads `read_metrics` sends for a national scope."""
@@ -626,9 +644,7 @@ def national_view() -> str:
         ),
     )
     (teams,) = _distinct_sql(ask, BY_TIME)
-    constants = ",\n    ".join(
-        f"{_as_view(sql)} AS v_{name}" for name, sql in NATIONAL_CONSTANTS.items()
-    )
+    constants = _constants()
     reads = {
         "h": f"SELECT sumIf(n, name = 'longest') AS longest, "
         f"sumIf(n, name = 'orphan_checkouts') AS orphan_checkouts, "
@@ -654,8 +670,7 @@ SELECT
     toInt64(p.today + r.today + if(v_whole_midnight, p.on_post_d, 0)) AS on_post_today,
     toInt64(p.new_people + r.new_people) AS cumulative_people,
     toInt64(p.person_times + r.person_times) AS person_times,
-    (p.micros + r.micros - (p.left_h - r.gone_left
-        - (v_cutoff_us - v_hour_us) * (p.on_post_h - r.gone_n) + r.new_left)) / 3600e6 AS hours,
+    {HOURS} AS hours,
     (p.auto_micros + r.auto_micros) / 3600e6 AS hours_auto,
     toInt64(t.teams) AS teams,
     toUInt64(c.sites_active) AS sites_active,
@@ -667,5 +682,36 @@ FROM {joined};
 """
 
 
+def org_hours_view() -> str:
+    """CREATE for `org_hours_at(at)`: SPEC §4 hours and person-times at `at` per
+    organisation, as `read_metrics` reads them for an org scope, every org at once."""
+    ask = Ask(datetime.now(UTC), datetime.now(UTC), {}, {})
+    raw = _raw_sql(ask, "", whole_midnight=True, by="org")  # D is a whole hour here
+    past = _past_sql(ask, BY_TIME, by="org")
+    reads = f"({_as_view(past)}) AS p FULL JOIN ({_as_view(raw)}) AS r"
+    # D plays no part in hours: it is put on the cutoff's hour, which adds no reads
+    constants = _constants(midnight="v_hour_start", fresh="(1, 0)", settled="0")
+    return f"""-- SPEC §4 hours (service hours, in hours) and person-times at `at` per organisation,
+-- every organisation at once: what an org scope of `muster metrics` gives. Generated from
+-- sinks/metric_reads.py (org_hours_view) by `python -m sinks.metric_reads`.
+-- SELECT * FROM org_hours_at(at = '2022-03-15 11:00:00')
+CREATE OR REPLACE VIEW org_hours_at AS
+WITH
+    {constants}
+SELECT org, {HOURS} AS hours, toInt64(p.person_times + r.person_times) AS person_times
+FROM {reads} USING (org)
+ORDER BY org;
+"""
+
+
+# The views generated from the reads above: name -> CREATE
+GENERATED = {"metrics_tz": national_view, "org_hours_at": org_hours_view}
+
+
 if __name__ == "__main__":
-    print(national_view(), end="")
+    from pathlib import Path
+
+    for name, create in GENERATED.items():
+        path = Path(__file__).parent / "schema" / "views" / f"{name}.sql"
+        path.write_text(create(), encoding="utf-8")
+        print(f"wrote {path}")

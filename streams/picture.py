@@ -73,8 +73,8 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 ORG_SQL = (
-    "SELECT org, sum(hours) AS service_hours FROM team_board_at(at = {at:String}) "
-    "GROUP BY org ORDER BY service_hours DESC, org"
+    "SELECT org, hours AS service_hours FROM org_hours_at(at = {at:String}) "
+    "ORDER BY service_hours DESC, org"
 )
 WORST_SQL = (
     "SELECT name, district, short, people FROM site_board_at(at = {at:String}) "

@@ -10,3 +10,7 @@ VIEW on_post_series_at AS IN SCHEMA;
 -- metrics_tz reads what the API reads for a national scope (generated, see its file),
 -- where it called metrics_at.
 VIEW metrics_tz AS IN SCHEMA;
+-- org_hours_at: hours and person-times per organisation from the rollups, as an org scope
+-- reads them (generated, see its file); the wall and the bulletin read it where they
+-- summed team_board_at, which reads every stored shift.
+VIEW org_hours_at AS IN SCHEMA;

@@ -449,6 +449,18 @@ def from_the_view(client, cutoff: datetime, zone: ZoneInfo, scope: Scope) -> dic
             parameters={"at": ch_time(cutoff), "tz": str(zone)},
         ).first_item
         assert {k: wall[k] for k in answer} == pytest.approx(answer), ("metrics_tz", cutoff)
+    if scope.org and scope == Scope(org=scope.org):
+        # org_hours_at has every organisation's hours and person-times at once
+        orgs = client.query(
+            "SELECT org, hours, person_times FROM org_hours_at(at = {at:String})",
+            parameters={"at": ch_time(cutoff)},
+        ).result_rows
+        hours, person_times = next(((h, n) for o, h, n in orgs if o == scope.org), (0, 0))
+        assert (hours, person_times) == pytest.approx((answer["hours"], answer["person_times"])), (
+            "org_hours_at",
+            cutoff,
+            scope.org,
+        )
     return answer
 
 

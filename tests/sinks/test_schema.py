@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from sinks.metric_reads import national_view
+from sinks.metric_reads import GENERATED
 from sinks.store import connect, migrate, migrations, schema_objects
 
 
@@ -66,9 +66,10 @@ def test_each_object_is_defined_once_in_a_file_named_after_it() -> None:
         assert f" {item.name}" in creates[0], (item.name, creates[0])
 
 
-def test_metrics_tz_is_generated_from_the_apis_national_reads(repo_root) -> None:
-    """sinks/schema/views/metrics_tz.sql is what `python -m sinks.metric_reads` prints."""
-    path = repo_root / "sinks" / "schema" / "views" / "metrics_tz.sql"
-    assert path.read_text(encoding="utf-8") == national_view(), (
-        "stale: run `python -m sinks.metric_reads > sinks/schema/views/metrics_tz.sql`"
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_views_generated_from_the_apis_reads_are_the_checked_in_files(repo_root, name) -> None:
+    """metrics_tz and org_hours_at are what `python -m sinks.metric_reads` writes."""
+    path = repo_root / "sinks" / "schema" / "views" / f"{name}.sql"
+    assert path.read_text(encoding="utf-8") == GENERATED[name](), (
+        f"{path} stale: run `python -m sinks.metric_reads`"
     )

@@ -37,8 +37,7 @@ SELECT
     toInt64(p.today + r.today + if(v_whole_midnight, p.on_post_d, 0)) AS on_post_today,
     toInt64(p.new_people + r.new_people) AS cumulative_people,
     toInt64(p.person_times + r.person_times) AS person_times,
-    (p.micros + r.micros - (p.left_h - r.gone_left
-        - (v_cutoff_us - v_hour_us) * (p.on_post_h - r.gone_n) + r.new_left)) / 3600e6 AS hours,
+    (p.micros + r.micros - (p.left_h - r.gone_left - (v_cutoff_us - v_hour_us) * (p.on_post_h - r.gone_n) + r.new_left)) / 3600e6 AS hours,
     (p.auto_micros + r.auto_micros) / 3600e6 AS hours_auto,
     toInt64(t.teams) AS teams,
     toUInt64(c.sites_active) AS sites_active,
