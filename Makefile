@@ -32,7 +32,7 @@ system:
 	fi
 
 test: install system
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: install
 	$(BIN)/ruff check schemas streams sinks dashboards tests
