@@ -1,7 +1,7 @@
 """SPEC §4 at a cutoff and scope as a few small queries, each written for the scope asked.
 
-`metrics_at` (sinks/migrations) answers every scope with one query, and ClickHouse spends
-much of a call analysing the branches the scope does not take. Here Python decides what the
+`metrics_at` (sinks/schema/views) answers every scope with one query, and ClickHouse spends
+much of a call planning the branches the scope does not take. Here Python decides what the
 scope needs (which rollup grain, which filters, which distinct counts), works out every
 time bound itself, and sends only that. National, org and role scopes read whole hours
 from rollups and only the shifts of the cutoff's own hour raw. Coverage comes from the
@@ -11,6 +11,10 @@ has helper clients (sinks/reader.py): what the rest depends on (the longest shif
 sites in scope, whether coverage is settled), then everything else. The definitions are
 the view's; tests check the two agree at every cutoff and scope they know, and `muster
 bench` against a full re-read.
+
+Two views are generated from these reads (end of this module; `python -m
+sinks.metric_reads` writes them): `metrics_tz`, every metric national (the Grafana wall's
+tiles), and `org_hours_at`, hours per organisation.
 """
 
 from __future__ import annotations
