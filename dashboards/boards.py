@@ -47,19 +47,21 @@ def tz_variable(zone: str) -> dict[str, Any]:
 
 # The wall's one read of every site at the cutoff: what the map draws, and the ranks by
 # which the understaffed list (worst first) and the freshness list (stalest first) keep
-# their first 100 rows; 0 for a site not on that list.
-SITE_LIST_COLUMNS = (
-    "site_id name district street lat lon status active people required short "
-    "last_activity minutes_quiet worst stalest"
-).split()
+# their first 100 rows; 0 for a site not on that list. Column name -> expression.
+PLAIN = "site_id name district street lat lon status active people required short last_activity"
+SITE_LIST_SELECT = {
+    **{name: name for name in PLAIN.split()},
+    "minutes_quiet": f"dateDiff('minute', last_activity, {AT})",
+    "worst": "if(status = 'understaffed', row_number() OVER (PARTITION BY status = "
+    "'understaffed' ORDER BY short DESC, people ASC, site_id), 0)",
+    "stalest": "if(active, row_number() OVER (PARTITION BY active "
+    "ORDER BY last_activity ASC NULLS FIRST, site_id), 0)",
+}
+SITE_LIST_COLUMNS = list(SITE_LIST_SELECT)
 SITE_LIST = (
-    "SELECT site_id, name, district, street, lat, lon, status, active, people, required, "
-    f"short, last_activity, dateDiff('minute', last_activity, {AT}) AS minutes_quiet, "
-    "if(status = 'understaffed', row_number() OVER (PARTITION BY status = 'understaffed' "
-    "ORDER BY short DESC, people ASC, site_id), 0) AS worst, "
-    "if(active, row_number() OVER (PARTITION BY active "
-    "ORDER BY last_activity ASC NULLS FIRST, site_id), 0) AS stalest "
-    f"FROM site_board_at(at = {AT}) ORDER BY site_id"
+    "SELECT "
+    + ", ".join(e if e == n else f"{e} AS {n}" for n, e in SITE_LIST_SELECT.items())
+    + f" FROM site_board_at(at = {AT}) ORDER BY site_id"
 )
 
 
