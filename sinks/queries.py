@@ -54,18 +54,16 @@ def metrics(
     at: datetime,
     zone: ZoneInfo,
     scope: Scope,
-    brute: bool = False,
     view: str | None = None,
 ) -> dict[str, Any]:
     """Every SPEC §4 metric at cutoff `at`, keyed as `muster metrics --json` prints them.
-    `brute` reads every shift again (metrics_brute_at) instead of the rollups; `view`
-    reads through that view (`metrics_at`, what analysts call) instead."""
+    With `view`, read through that view instead of the rollups the API reads: `metrics_at`
+    (what analysts call) or `metrics_brute_at` (every shift read again)."""
     given = {name: value for name, value in asdict(scope).items() if value}
-    if brute or view:
+    if view:
         parameters = {"at": ch_time(at), "day_start": ch_time(day_start(at, zone))}
         parameters |= {name: value or "" for name, value in asdict(scope).items()}
-        sql = METRICS_SQL.format(view=view or "metrics_brute_at")
-        row = reader.query(sql, parameters).dicts()[0]
+        row = reader.query(METRICS_SQL.format(view=view), parameters).dicts()[0]
     else:
         ask = Ask(
             at,

@@ -373,7 +373,7 @@ def time_queries(
     checked = []
     for at, scope in rng.sample(asked, min(verify, len(asked))):
         t0 = time.perf_counter()
-        brute = metrics(reader, at, zone, scope, brute=True)
+        brute = metrics(reader, at, zone, scope, view="metrics_brute_at")
         fast = metrics(reader, at, zone, scope)
         same = all(
             abs(fast[k] - v) <= 1e-6 if isinstance(v, float) else fast[k] == v

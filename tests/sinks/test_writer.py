@@ -42,5 +42,7 @@ def test_a_write_cut_short_is_completed_from_the_journal(store, tmp_path):
     assert not journal.exists()
     assert RowWriter(store, journal=journal).recover() == 0
     reader = LocalReader(store)
-    assert metrics(reader, at, zone, Scope()) == metrics(reader, at, zone, Scope(), brute=True)
+    assert metrics(reader, at, zone, Scope()) == metrics(
+        reader, at, zone, Scope(), view="metrics_brute_at"
+    )
     assert metrics(reader, at, zone, Scope())["person_times"] > 0
