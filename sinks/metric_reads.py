@@ -600,6 +600,8 @@ NATIONAL_CONSTANTS = {
 
 
 VIEW_PARAMETERS = ("at", "tz")
+# The views' reads are the ones a national ask gets (its times are constants of the view)
+NATIONAL = Ask(datetime.min.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC), {}, {})
 
 
 def _as_view(sql: str) -> str:
@@ -634,20 +636,19 @@ def _constants(**instead: str) -> str:
 def national_view() -> str:
     """CREATE for `metrics_tz(at, tz)`: every SPEC §4 metric national at `at`, D local
     midnight in `tz`, from the reads `read_metrics` sends for a national scope."""
-    ask = Ask(datetime.now(UTC), datetime.now(UTC), {}, {})
     head = _head_sql(counts_recruits=True)
     raw = _one_of(
-        ("v_whole_midnight", _raw_sql(ask, "", whole_midnight=True)),
-        ("NOT v_whole_midnight", _raw_sql(ask, "", whole_midnight=False)),
+        ("v_whole_midnight", _raw_sql(NATIONAL, "", whole_midnight=True)),
+        ("NOT v_whole_midnight", _raw_sql(NATIONAL, "", whole_midnight=False)),
     )
     cover = _one_of(
         ("v_settled", f"SELECT sites_active, covered AS sites_covered FROM ({settled_sql(False)})"),
         (
             "NOT v_settled",
-            f"SELECT sites_active, sites_covered FROM ({_coverage_sql(ask, '')})",
+            f"SELECT sites_active, sites_covered FROM ({_coverage_sql(NATIONAL, '')})",
         ),
     )
-    (teams,) = _distinct_sql(ask, BY_TIME)
+    (teams,) = _distinct_sql(NATIONAL, BY_TIME)
     constants = _constants()
     reads = {
         "h": f"SELECT sumIf(n, name = 'longest') AS longest, "
@@ -655,7 +656,7 @@ def national_view() -> str:
         f"sumIf(n, name = 'dlq') AS dlq, sumIf(n, name = 'recruited') AS recruited "
         f"FROM ({head})",
         "r": raw,
-        "p": _past_sql(ask, BY_TIME),
+        "p": _past_sql(NATIONAL, BY_TIME),
         "c": cover,
         "t": teams,
     }
@@ -689,9 +690,8 @@ FROM {joined};
 def org_hours_view() -> str:
     """CREATE for `org_hours_at(at)`: SPEC §4 hours and person-times at `at` per
     organisation, as `read_metrics` reads them for an org scope, every org at once."""
-    ask = Ask(datetime.now(UTC), datetime.now(UTC), {}, {})
-    raw = _raw_sql(ask, "", whole_midnight=True, by="org")  # D is a whole hour here
-    past = _past_sql(ask, BY_TIME, by="org")
+    raw = _raw_sql(NATIONAL, "", whole_midnight=True, by="org")  # D is a whole hour here
+    past = _past_sql(NATIONAL, BY_TIME, by="org")
     reads = f"({_as_view(past)}) AS p FULL JOIN ({_as_view(raw)}) AS r"
     # D plays no part in hours: it is put on the cutoff's hour, which adds no reads
     constants = _constants(midnight="v_hour_start", fresh="(1, 0)", settled="0")

@@ -354,16 +354,12 @@ def time_queries(
             asked.append((at, scope))
     report = {
         kind: {
-            "p50_ms": round(_pct(t, 50) * 1000, 1),
-            "p95_ms": round(_pct(t, 95) * 1000, 1),
+            **_percentiles_ms(t),
             "n": len(t),
         }
         for kind, t in timings.items()
     }
-    view_report = {
-        kind: {"p50_ms": round(_pct(t, 50) * 1000, 1), "p95_ms": round(_pct(t, 95) * 1000, 1)}
-        for kind, t in viewed.items()
-    }
+    view_report = {kind: _percentiles_ms(t) for kind, t in viewed.items()}
     for kind, r in report.items():
         v = view_report[kind]
         _say(
@@ -446,6 +442,13 @@ def _scope(rng: random.Random, kind: str, sites: list[Site], shape: Shape) -> Sc
 
 def _plain(scope: Scope) -> dict[str, str]:
     return {k: v for k, v in scope.__dict__.items() if v}
+
+
+def _percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(_pct(seconds, 50) * 1000, 1),
+        "p95_ms": round(_pct(seconds, 95) * 1000, 1),
+    }
 
 
 def _pct(values: list[float], pct: int) -> float:
