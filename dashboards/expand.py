@@ -24,6 +24,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# Grafana's interval for a panel: the time range over its points (maxDataPoints, about its
+# width in pixels), rounded to one of these (rangeutil.roundInterval in @grafana/data):
+# below each bound in ms, the interval it rounds to.
+ROUNDED_MS = (
+    (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1_500, 1_000),
+    (3_500, 2_000), (7_500, 5_000), (12_500, 10_000), (17_500, 15_000), (25_000, 20_000),
+    (45_000, 30_000), (90_000, 60_000), (210_000, 120_000), (450_000, 300_000),
+    (750_000, 600_000), (1_050_000, 900_000), (1_500_000, 1_200_000), (2_700_000, 1_800_000),
+    (5_400_000, 3_600_000), (9_000_000, 7_200_000), (16_200_000, 10_800_000),
+    (32_400_000, 21_600_000), (86_400_000, 43_200_000), (604_800_000, 86_400_000),
+    (1_814_400_000, 604_800_000), (3_628_800_000, 2_592_000_000),
+)  # fmt: skip
+
+
+def grafana_interval(start: datetime, end: datetime, points: int) -> timedelta:
+    """The `$__interval` Grafana gives a panel of `points` points over [start, end]."""
+    ms = (end - start).total_seconds() * 1000 / points
+    rounded = next((to for below, to in ROUNDED_MS if ms < below), 31_536_000_000)
+    return timedelta(milliseconds=rounded)
+
 
 @dataclass
 class Context:

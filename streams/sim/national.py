@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboards.boards import wall
-from dashboards.expand import Context, expand
+from dashboards.expand import Context, expand, grafana_interval
 from dashboards.grafana import refresh_queries
 from schemas.events import Registered, SiteUpserted
 from sinks.coverage import settle
@@ -392,14 +392,15 @@ def time_queries(
 def time_wall(reader: QueryReader, cutoffs: list[datetime], zone: ZoneInfo) -> dict[str, Any]:
     """Store time of one refresh of the command-centre wall at each cutoff: every query the
     dashboard sends, expanded as Grafana and its ClickHouse plugin do for the wall's time
-    range (local midnight to the cutoff, ~1,000 points), run one after another. Prints
+    range (local midnight to the cutoff over 1,000 points, the interval rounded as
+    Grafana rounds it: under a minute before 12:30, a minute after), run one after another. Prints
     the median per panel and the total."""
     queries = refresh_queries(wall(str(zone)))
     per_panel: dict[str, list[float]] = {title: [] for title, _ in queries}
     totals = []
     for at in cutoffs:
         midnight = datetime.combine(at.astimezone(zone).date(), datetime.min.time(), zone)
-        interval = timedelta(seconds=max(1, round((at - midnight).total_seconds() / 1000)))
+        interval = grafana_interval(midnight, at, 1000)
         ctx = Context(midnight, at, interval, {"tz": str(zone)})
         total = 0.0
         for title, sql in queries:

@@ -34,6 +34,8 @@ from tests.scenarios import (
     site,
     t,
 )
+from tests.sinks.test_series import BRUTE as SERIES_BRUTE
+from tests.sinks.test_series import VIEW as SERIES_VIEW
 
 NOW = datetime(2022, 3, 20, tzinfo=UTC)
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -185,11 +187,12 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(
     """Migration 009 adds the site and cell hashes, on_post_hours, team_firsts and
     orphan_days to a store that already holds the edge scenario (written under 008) and
     fills them from what it holds; 010 the fingerprints settled coverage is checked by,
-    011 the per-site day and hour sums, 012 the shifts by site, 013 by city and 014 the
-    first starts per city. Every metric at every cutoff and scope then equals the
-    reference, and shifts written after it are counted too, before and after the hours
-    are settled. Site scopes read by city where they can (as if every scope had many
-    sites), so 013's and 014's tables are read."""
+    011 the per-site day and hour sums, 012 the shifts by site, 013 by city, 014 the
+    first starts per city and 017 the people on post by district. Every metric at every
+    cutoff and scope then equals the reference, and shifts written after it are counted
+    too, before and after the hours are settled; so does the series by district. Site
+    scopes read by city where they can (as if every scope had many sites), so 013's and
+    014's tables are read."""
     monkeypatch.setattr(metric_reads, "FEW_SITES", 0)
     name = f"t_{uuid.uuid4().hex[:12]}"
     client = connect(store_url, name)
@@ -222,6 +225,14 @@ def test_a_store_written_before_the_national_rollups_reads_exactly_after_them(
         assert not bad, bad[:2]
         assert client.query("SELECT count() FROM on_post_hours").result_rows[0][0] > 0
         assert client.query("SELECT count() FROM team_firsts").result_rows[0][0] > 0
+        drawn = 0
+        for cutoff in CUTOFFS:
+            parameters = {"at": ch_time(cutoff), "tz": ZONE.key, "step_s": 600}
+            want = client.query(SERIES_BRUTE, parameters=parameters).result_rows
+            got = client.query(SERIES_VIEW, parameters=parameters).result_rows
+            assert [r for r in got if r[2] > 0] == want, cutoff
+            drawn += len(want)
+        assert drawn > 0
     finally:
         client.command(f"DROP DATABASE IF EXISTS {name}")
 

@@ -10,12 +10,13 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.queries import Scope
 from sinks.reader import LocalReader
-from sinks.store import ch_time
+from sinks.store import ch_time, schema_objects
+from sinks.writer import RowWriter
 from streams.sim.simulator import Plan, Record, generate
 from streams.web.api import site_statuses
 from tests import reference
 from tests.conftest import CITY_NOW, CITY_ZONE
-from tests.scenarios import MAX
+from tests.scenarios import MAX, Core, fold, merged
 
 
 def city_records() -> list[Record]:
@@ -29,7 +30,7 @@ BRUTE = """
 WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
     toDateTime64(toStartOfDay(toDateTime(cutoff, {tz:String})), 6, 'UTC') AS midnight,
-    greatest(toUInt32({step_s:UInt32}), 60) AS step,
+    greatest(intDiv(toUInt32({step_s:UInt32}) + 59, 60), 1) * 60 AS step,
     arrayDistinct(arrayConcat(
         arrayMap(k -> midnight + toIntervalSecond(k * step),
                  range(toUInt32(intDiv(dateDiff('second', midnight, cutoff), step) + 1))),
@@ -49,6 +50,17 @@ ARGS = "at = {at:String}, tz = {tz:String}, step_s = {step_s:UInt32}"
 VIEW = "SELECT * FROM on_post_series_at(" + ARGS + ")"
 
 
+def path(client: Client, parameters: dict[str, object]) -> tuple[int, bool]:
+    """How the view reads at these parameters: (sites corrected because their versions were
+    filed under another district than theirs at `at`, whether it read the day's versions
+    because a site's were filed under two). Its WITH clause, asked for those constants."""
+    (view,) = [o.text for o in schema_objects() if o.name == "on_post_series_at"]
+    start = view.index("WITH")
+    constants = view[start : view.index("\nSELECT ", start)]
+    row = client.query(constants + " SELECT length(moved), refiled", parameters).result_rows[0]
+    return int(row[0]), bool(row[1])
+
+
 @pytest.mark.parametrize("hours_back", [0, 3.5, 9, 13.5, 26, 40])
 @pytest.mark.parametrize("step_s", [600, 3600])
 def test_the_series_counts_every_shift_on_post_at_each_moment(
@@ -64,6 +76,8 @@ def test_the_series_counts_every_shift_on_post_at_each_moment(
     times = sorted({t for t, _, _ in got})
     districts = {d for _, d, _ in got}
     assert drawn == {(t, d) for t in times for d in districts}
+    # and someone is on post there at one of the moments
+    assert districts == {d for _, d, p in got if p > 0}
     assert sum(r[2] for r in want) > 0 or hours_back >= 26
 
 
@@ -78,3 +92,54 @@ def test_site_statuses_at_any_cutoff_follow_spec(city: Client, hours_back: float
     got = site_statuses(LocalReader(city), at, CITY_ZONE, Scope())["sites"]
     assert got == want
     assert sum(s["people"] for s in want) > 0 or hours_back >= 26
+
+
+def test_a_site_that_moves_district_is_drawn_in_its_district_at_the_cutoff(store: Client) -> None:
+    """district_series files a shift version under its site's district when written: a site
+    moved afterwards is corrected from its own versions, and one whose versions were filed
+    under two districts sends the view to the day's versions. Each way draws what every
+    stored shift says, at cutoffs before and after the move, at steps that are and are not
+    whole minutes."""
+    now = CITY_NOW - timedelta(hours=20)  # 17:30 in Shanghai
+    plan = Plan(people=1200, sites=10, days=2, end=now, seed=5, zone=CITY_ZONE)
+    records = generate(plan)
+    out = fold(Core(), [(r.topic, r.key, r.value) for r in records], now, zone=CITY_ZONE)
+    cut = sum(1 for r in records if r.arrival <= now - timedelta(hours=4))
+    early, late = merged(out[:cut]), merged(out[cut:])
+    midnight_us = int((now - timedelta(hours=17, minutes=30)).timestamp()) * 1_000_000
+    # a site with shifts written in both parts, on the cutoffs' day
+    both = {r["site_id"] for r in early["shifts"] if r["started_at"] >= midnight_us} & {
+        r["site_id"] for r in late["shifts"]
+    }
+    site = sorted(both)[0]
+    writer = RowWriter(store)
+    writer.write(early)
+    moved_at = now - timedelta(hours=12)
+    store.command(
+        "INSERT INTO site_versions (site_id, event_id, ts, partition, offset, name, city, "
+        "district, street, community, kind, requirements, active, lat, lon) "
+        "SELECT site_id, 'moved', {ts:DateTime64(6, 'UTC')}, 0, 999999999, name, city, "
+        "'新区', street, community, kind, requirements, active, lat, lon "
+        "FROM sites_at(at = {ts:DateTime64(6, 'UTC')}) WHERE site_id = {s:String}",
+        parameters={"ts": ch_time(moved_at), "s": site},
+    )
+
+    def agrees(hours_back: float, step_s: int) -> tuple[int, bool]:
+        at = now - timedelta(hours=hours_back, milliseconds=421)
+        parameters = {"at": ch_time(at), "tz": CITY_ZONE.key, "step_s": step_s}
+        want = store.query(BRUTE, parameters=parameters).result_rows
+        got = store.query(VIEW, parameters=parameters).result_rows
+        assert [r for r in got if r[2] > 0] == want, (hours_back, step_s)
+        assert want
+        return path(store, parameters)
+
+    # before the move, the site is in the district its versions were filed under
+    assert agrees(14, 600) == (0, False)
+    # after it, its versions (all filed before) are taken to its new district
+    assert agrees(4, 600) == (1, False)
+    assert agrees(4.5, 90) == (1, False)
+    # the rest written after the move: the site's versions of the day are filed under two
+    writer.write(late)
+    assert agrees(0, 600) == (0, True)
+    assert agrees(1.5, 3600) == (0, True)
+    agrees(20, 900)

@@ -5,8 +5,10 @@ from zoneinfo import ZoneInfo
 
 from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
+from sinks.store import ch_time
 from sinks.writer import RowWriter
 from tests.scenarios import edge_scenario, run_core
+from tests.sinks.test_series import BRUTE, VIEW
 
 NOW = datetime(2022, 3, 20, tzinfo=UTC)
 
@@ -46,3 +48,8 @@ def test_a_write_cut_short_is_completed_from_the_journal(store, tmp_path):
         reader, at, zone, Scope(), view="metrics_brute_at"
     )
     assert metrics(reader, at, zone, Scope())["person_times"] > 0
+    # the people on post by district (district_series) counted each shift once too
+    parameters = {"at": ch_time(at), "tz": zone.key, "step_s": 900}
+    want = store.query(BRUTE, parameters=parameters).result_rows
+    assert want
+    assert [r for r in store.query(VIEW, parameters=parameters).result_rows if r[2] > 0] == want

@@ -1,60 +1,160 @@
 -- People on post over the day, by district: at local midnight D and every `step_s` seconds
--- after it up to `at`, and at `at` itself. Districts are the sites' at `at`; a shift at a
--- site unknown then is not drawn. Every district with someone on post during the day has a
--- row at every moment (0 when nobody is on post there then).
+-- after it (rounded up to whole minutes, at least one) up to `at`, and at `at` itself.
+-- Districts are the sites' at `at`; a shift at a site unknown then is not drawn. Every
+-- district with someone on post at one of the moments has a row at every moment (0 when
+-- nobody is on post there then).
 -- SELECT * FROM on_post_series_at(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai', step_s = 900)
--- Read from the signed shift versions of the day (shift_deltas, by time): each version
--- adds its sign at the first moment it covers and takes it back at the first moment after
--- its end; the changes are summed per district and moment (sites matched by their key),
--- every moment gets a row, and a running sum per district (a window) gives the people on
--- post at each moment. A shift is read once, however many moments it covers.
+--
+-- A moment is a whole minute (but `at`), so it reads district_series: the people on post
+-- at the whole UTC hour at or before midnight, plus the changes of every whole minute
+-- since, up to the last whole minute before `at`; then the shift versions starting or
+-- ending in the part minute before `at` (shift_deltas). Each change is given to the first
+-- moment it reaches, and a running sum per district (a window) gives the people on post
+-- at each moment.
+-- district_series files a shift version under its site's district when it was written.
+-- A site whose versions of these days were all filed under one district that is not its
+-- district at `at` (it moved, or was unknown then) is corrected from its own versions
+-- (site_shifts): taken from the district filed, given to its district at `at`. When a
+-- site's versions of these days were filed under two districts, the day's shift versions
+-- are read instead (shift_deltas, by time), as district_series would have counted them.
 CREATE OR REPLACE VIEW on_post_series_at AS
 WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
     toDateTime64(toStartOfDay(toDateTime(cutoff, {tz:String})), 6, 'UTC') AS midnight,
-    greatest(toUInt32({step_s:UInt32}), 60) AS step,
-    arrayDistinct(arrayConcat(
-        arrayMap(k -> midnight + toIntervalSecond(k * step),
-                 range(toUInt32(intDiv(dateDiff('second', midnight, cutoff), step) + 1))),
-        [cutoff])) AS moments,
-    length(moments) AS n,
+    toInt64(greatest(intDiv(toUInt32({step_s:UInt32}) + 59, 60), 1) * 60000000) AS step_us,
     toUnixTimestamp64Micro(midnight) AS midnight_us,
     toUnixTimestamp64Micro(cutoff) AS cutoff_us,
-    toInt64(step) * 1000000 AS step_us,
-    toUInt32(intDiv(dateDiff('second', midnight, cutoff), step) + 1) AS grid,
-    toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest
-SELECT moments[k] AS time, district, toUInt32(sum(d) OVER (PARTITION BY district ORDER BY k)) AS people
-FROM
-(
-    SELECT district, c.1 AS k, sum(c.2) AS d
-    FROM
+    -- moments 1..grid are midnight + (k - 1) * step; moment n is `at` (n = grid when `at`
+    -- is one of them)
+    intDiv(cutoff_us - midnight_us, step_us) + 1 AS grid,
+    midnight_us + (grid - 1) * step_us AS last_us,
+    grid + toInt64(cutoff_us > last_us) AS n,
+    -- the whole minute at or before `at`, the whole UTC hour at or before midnight
+    intDiv(cutoff_us, 60000000) * 60000000 AS minute_us,
+    intDiv(midnight_us, 3600000000) * 3600000000 AS hour_us,
+    fromUnixTimestamp64Micro(hour_us, 'UTC') AS hour,
+    toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest,
+    -- the sites filed under a district that is not theirs at `at`, with (site, district
+    -- filed, district at `at`, known at `at`); and whether one was filed under two
     (
-        SELECT district, groupArray((k, d)) AS changes
+        SELECT (groupArrayIf((f.site_key, f.filed, s.district, s.known), f.filings = 1),
+                max(f.filings) > 1)
         FROM
         (
-            SELECT s.district AS district, e.1 AS k, sum(e.2) AS d
+            SELECT site_key, any(district) AS filed, uniqExact(district) AS filings
+            FROM site_districts
+            WHERE day >= toDate(hour - longest) AND day <= toDate(cutoff)
+            GROUP BY site_key
+        ) AS f
+        LEFT JOIN
+        (
+            SELECT cityHash64(site_id) AS site_key, district, toUInt8(1) AS known
+            FROM sites_at(at = {at:DateTime64(6, 'UTC')})
+        ) AS s ON s.site_key = f.site_key
+        WHERE s.known = 0 OR f.filings > 1 OR f.filed != s.district
+    ) AS placed,
+    placed.1 AS moved,
+    arrayMap(m -> m.1, moved) AS moved_keys,
+    placed.2 AS refiled
+SELECT fromUnixTimestamp64Micro(if(k <= grid, midnight_us + (k - 1) * step_us, cutoff_us), 'UTC')
+           AS time,
+       district, toUInt32(people) AS people
+FROM
+(
+    -- per district, every moment's change (0 where none) and their running sum
+    SELECT district,
+           mapPopulateSeries(arrayConcat([toInt64(0)], groupArray(k)),
+                             arrayConcat([toInt64(0)], groupArray(d)), toInt64(n)).2 AS dense,
+           arrayPopFront(arrayCumSum(dense)) AS running
+    FROM
+    (
+        SELECT district, k, sum(d) AS d
+        FROM
+        (
+            -- on post at the hour at or before midnight
+            SELECT district, toInt64(1) AS k, people AS d
+            FROM district_series
+            WHERE NOT refiled AND kind = 'on_post' AND minute = hour
+            UNION ALL
+            -- the whole minutes' changes since, each to the first moment it reaches
+            SELECT district, toInt64(if(b <= midnight_us, 1,
+                       if(b <= last_us, intDiv(b - midnight_us + step_us - 1, step_us) + 1, n))) AS k,
+                   people AS d
             FROM
             (
-                SELECT site_key, toInt64(sign) AS v,
-                       toUnixTimestamp64Micro(started_at) - midnight_us AS from_start,
-                       toUnixTimestamp64Micro(ended_at) - midnight_us AS from_end,
-                       if(from_start <= 0, 1, intDiv(from_start + step_us - 1, step_us) + 1) AS a,
-                       if(from_end <= 0, 1, intDiv(from_end + step_us - 1, step_us) + 1) AS b,
-                       toUInt32(if(a <= grid, a, if(from_start <= cutoff_us - midnight_us, n, n + 1))) AS first,
-                       toUInt32(if(b <= grid, b, if(from_end <= cutoff_us - midnight_us, n, n + 1))) AS after
-                FROM shift_deltas
-                WHERE ended_at > midnight AND ended_at <= cutoff + longest
-                  AND started_at <= cutoff AND started_at > midnight - longest
-            ) AS p
-            ARRAY JOIN [(first, v), (after, -v)] AS e
-            INNER JOIN (SELECT cityHash64(site_id) AS site_key, district
-                        FROM sites_at(at = {at:DateTime64(6, 'UTC')})) AS s ON s.site_key = p.site_key
-            WHERE first < after AND e.1 <= n
-            GROUP BY district, k
+                SELECT district, people, toInt64(toUnixTimestamp(minute)) * 1000000 AS b
+                FROM district_series
+                WHERE NOT refiled AND kind = 'change' AND minute > hour
+                  AND minute <= fromUnixTimestamp64Micro(minute_us, 'UTC')
+            )
+            UNION ALL
+            -- the part minute before `at`, and the moved sites' versions
+            -- (taken from the district filed, given to the district at `at`);
+            -- or, with a site filed under two districts, every version of the day
+            SELECT s.district AS district, r.k AS k, r.d AS d
+            FROM
+            (
+                SELECT site_key, e.1 AS k, e.2 AS d
+                FROM
+                (
+                    SELECT site_key, toInt64(sign) AS v,
+                           toUnixTimestamp64Micro(started_at) AS start_us,
+                           toUnixTimestamp64Micro(ended_at) AS end_us
+                    FROM shift_deltas
+                    WHERE ended_at > fromUnixTimestamp64Micro(if(refiled, hour_us, minute_us), 'UTC')
+                      AND ended_at <= cutoff + longest AND started_at <= cutoff
+                      AND (refiled OR started_at > fromUnixTimestamp64Micro(minute_us, 'UTC')
+                           OR ended_at <= cutoff)
+                )
+                ARRAY JOIN arrayFilter(x -> x.1 > 0, [
+                    (if(refiled, if(start_us <= hour_us AND end_us > hour_us, 1, 0), 0), v),
+                    (if(start_us > if(refiled, hour_us, minute_us) AND start_us <= cutoff_us,
+                        if(start_us <= midnight_us, 1, if(start_us <= last_us,
+                           intDiv(start_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), v),
+                    (if(end_us > if(refiled, hour_us, minute_us) AND end_us <= cutoff_us,
+                        if(end_us <= midnight_us, 1, if(end_us <= last_us,
+                           intDiv(end_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), -v)])
+                    AS e
+            ) AS r
+            INNER JOIN
+            (
+                SELECT cityHash64(site_id) AS site_key, district
+                FROM sites_at(at = {at:DateTime64(6, 'UTC')})
+            ) AS s ON s.site_key = r.site_key
+            UNION ALL
+            SELECT t.1 AS district, m.k AS k, m.d * t.2 AS d
+            FROM
+            (
+                SELECT site_key, e.1 AS k, e.2 AS d,
+                       moved[indexOf(moved_keys, site_key)] AS place
+                FROM
+                (
+                    SELECT site_key, toInt64(sign) AS v,
+                           toUnixTimestamp64Micro(started_at) AS start_us,
+                           toUnixTimestamp64Micro(ended_at) AS end_us
+                    FROM site_shifts
+                    WHERE NOT refiled AND has(moved_keys, site_key)
+                      AND started_at > hour - longest AND started_at <= cutoff
+                )
+                ARRAY JOIN arrayFilter(x -> x.1 > 0, [
+                    (if(start_us <= hour_us AND end_us > hour_us, 1, 0), v),
+                    (if(intDiv(start_us + 59999999, 60000000) * 60000000 > hour_us
+                        AND intDiv(start_us + 59999999, 60000000) * 60000000 <= minute_us,
+                        if(start_us <= midnight_us, 1, if(start_us <= last_us,
+                           intDiv(start_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), v),
+                    (if(intDiv(end_us + 59999999, 60000000) * 60000000 > hour_us
+                        AND intDiv(end_us + 59999999, 60000000) * 60000000 <= minute_us,
+                        if(end_us <= midnight_us, 1, if(end_us <= last_us,
+                           intDiv(end_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), -v)])
+                    AS e
+            ) AS m
+            ARRAY JOIN arrayFilter(p -> p.2 != 0,
+                                   [(m.place.3, toInt64(m.place.4)), (m.place.2, toInt64(-1))]) AS t
         )
-        GROUP BY district
+        GROUP BY district, k
     )
-    ARRAY JOIN arrayConcat(changes, arrayMap(i -> (toUInt32(i), toInt64(0)), range(1, n + 1))) AS c
-    GROUP BY district, k
+    GROUP BY district
+    HAVING arrayMax(running) > 0
 )
+ARRAY JOIN running AS people, range(1, toUInt64(n) + 1) AS k
 ORDER BY time, district;
