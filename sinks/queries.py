@@ -185,7 +185,8 @@ def on_post_series(reader: QueryReader, at: datetime, zone: ZoneInfo) -> dict[st
     people: dict[str, list[int]] = {}
     for micros, district, n in rows:
         if micros in index:
-            people.setdefault(district, [0] * len(moments))[index[micros]] = int(n)
+            # a district's name, summed over the cities that have one by it
+            people.setdefault(district, [0] * len(moments))[index[micros]] += int(n)
     return {
         "at": at.astimezone(zone).isoformat(),
         "day_start": start.astimezone(zone).isoformat(),

@@ -1,30 +1,33 @@
--- on_post_series_at reads the people on post by district from district_series (the
--- changes of each whole minute and the people on post at each whole hour, filed under
--- the site's district when written), where it read every shift version of the day; the
--- files in sinks/schema say how. The shift versions the store holds are filed as if
--- written now.
+-- on_post_series_at reads the people on post by city and district from district_series
+-- (the changes of each whole minute and the people on post at each whole hour, filed
+-- under the site's city and district when written), where it read every shift version
+-- of the day; the files in sinks/schema say how. The shift versions the store holds are
+-- filed as if written now.
 CREATE TABLE IF NOT EXISTS district_series
 (
     kind     Enum8('change' = 0, 'on_post' = 1),
     minute   DateTime('UTC'),
+    city     LowCardinality(String),
     district LowCardinality(String),
     people   Int64
 )
 ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(minute)
-ORDER BY (kind, minute, district)
+ORDER BY (kind, minute, city, district)
 SETTINGS non_replicated_deduplication_window = 1000;
 CREATE TABLE IF NOT EXISTS site_districts
 (
     day      Date,
     site_key UInt64,
+    city     String,
     district String
 )
 ENGINE = ReplacingMergeTree
-ORDER BY (day, site_key, district);
+ORDER BY (day, site_key, city, district);
 CREATE TABLE IF NOT EXISTS filed_shifts
 (
     site_key   UInt64,
+    city       String,
     district   String,
     sign       Int8,
     started_at DateTime64(6, 'UTC'),
@@ -32,11 +35,11 @@ CREATE TABLE IF NOT EXISTS filed_shifts
 )
 ENGINE = Null;
 CREATE MATERIALIZED VIEW IF NOT EXISTS district_series_mv TO district_series AS
-SELECT e.1 AS kind, toDateTime(intDiv(e.2, 1000000), 'UTC') AS minute, district,
+SELECT e.1 AS kind, toDateTime(intDiv(e.2, 1000000), 'UTC') AS minute, city, district,
        sum(e.3) AS people
 FROM
 (
-    SELECT district, toInt64(sign) AS s, toUnixTimestamp64Micro(started_at) AS start_us,
+    SELECT city, district, toInt64(sign) AS s, toUnixTimestamp64Micro(started_at) AS start_us,
            toUnixTimestamp64Micro(ended_at) AS end_us,
            -- the first whole hour at or after the start
            intDiv(start_us + 3599999999, 3600000000) * 3600000000 AS first_us
@@ -48,16 +51,16 @@ ARRAY JOIN arrayConcat(
     arrayMap(i -> ('on_post', first_us + i * 3600000000, s),
              range(toUInt64(greatest(0, intDiv(end_us - first_us + 3599999999, 3600000000))))))
     AS e
-GROUP BY kind, minute, district;
+GROUP BY kind, minute, city, district;
 CREATE MATERIALIZED VIEW IF NOT EXISTS site_districts_mv TO site_districts AS
-SELECT DISTINCT toDate(started_at) AS day, site_key, district FROM filed_shifts;
+SELECT DISTINCT toDate(started_at) AS day, site_key, city, district FROM filed_shifts;
 CREATE MATERIALIZED VIEW IF NOT EXISTS filed_shifts_mv TO filed_shifts AS
-SELECT d.sk AS site_key, c.district AS district, d.sign AS sign, d.started_at AS started_at,
-       d.ended_at AS ended_at
+SELECT d.sk AS site_key, c.place.1 AS city, c.place.2 AS district, d.sign AS sign,
+       d.started_at AS started_at, d.ended_at AS ended_at
 FROM (SELECT sign, started_at, ended_at, cityHash64(site_id) AS sk FROM shift_deltas) AS d
 LEFT JOIN
 (
-    SELECT cityHash64(site_id) AS sk, argMax(district, (ts, partition, offset)) AS district
+    SELECT cityHash64(site_id) AS sk, argMax((city, district), (ts, partition, offset)) AS place
     FROM site_versions
     GROUP BY site_id
 ) AS c ON c.sk = d.sk;

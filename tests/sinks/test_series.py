@@ -35,7 +35,7 @@ WITH
         arrayMap(k -> midnight + toIntervalSecond(k * step),
                  range(toUInt32(intDiv(dateDiff('second', midnight, cutoff), step) + 1))),
         [cutoff])) AS moments
-SELECT t AS time, s.district AS district, toUInt32(count()) AS people
+SELECT t AS time, s.city AS city, s.district AS district, toUInt32(count()) AS people
 FROM
 (
     SELECT site_id, arrayJoin(arrayFilter(m -> started_at <= m AND m < ended_at, moments)) AS t
@@ -43,8 +43,8 @@ FROM
     WHERE started_at <= cutoff AND ended_at > midnight
 ) AS p
 INNER JOIN sites_at(at = {at:DateTime64(6, 'UTC')}) AS s ON s.site_id = p.site_id
-GROUP BY time, district
-ORDER BY time, district
+GROUP BY time, city, district
+ORDER BY time, city, district
 """
 ARGS = "at = {at:String}, tz = {tz:String}, step_s = {step_s:UInt32}"
 VIEW = "SELECT * FROM on_post_series_at(" + ARGS + ")"
@@ -70,15 +70,15 @@ def test_the_series_counts_every_shift_on_post_at_each_moment(
     parameters = {"at": ch_time(at), "tz": CITY_ZONE.key, "step_s": step_s}
     want = city.query(BRUTE, parameters=parameters).result_rows
     got = city.query(VIEW, parameters=parameters).result_rows
-    drawn = {(t, d) for t, d, _ in got}
-    assert [r for r in got if r[2] > 0] == want
+    drawn = {(t, c, d) for t, c, d, _ in got}
+    assert [r for r in got if r[3] > 0] == want
     # every district drawn has a row at every moment, zeros included
-    times = sorted({t for t, _, _ in got})
-    districts = {d for _, d, _ in got}
-    assert drawn == {(t, d) for t in times for d in districts}
+    times = sorted({t for t, _, _, _ in got})
+    districts = {(c, d) for _, c, d, _ in got}
+    assert drawn == {(t, c, d) for t in times for c, d in districts}
     # and someone is on post there at one of the moments
-    assert districts == {d for _, d, p in got if p > 0}
-    assert sum(r[2] for r in want) > 0 or hours_back >= 26
+    assert districts == {(c, d) for _, c, d, p in got if p > 0}
+    assert sum(r[3] for r in want) > 0 or hours_back >= 26
 
 
 @pytest.mark.parametrize("hours_back", [0, 3.5, 13.5, 26, 40])
@@ -94,12 +94,13 @@ def test_site_statuses_at_any_cutoff_follow_spec(city: Client, hours_back: float
     assert sum(s["people"] for s in want) > 0 or hours_back >= 26
 
 
-def test_a_site_that_moves_district_is_drawn_in_its_district_at_the_cutoff(store: Client) -> None:
+def test_a_site_that_moves_is_drawn_in_its_city_and_district_at_the_cutoff(store: Client) -> None:
     """district_series files a shift version under its site's district when written: a site
     moved afterwards is corrected from its own versions, and one whose versions were filed
     under two districts sends the view to the day's versions. Each way draws what every
     stored shift says, at cutoffs before and after the move, at steps that are and are not
-    whole minutes."""
+    whole minutes. The site moves to a district of the same name in another city: a
+    district is its city's."""
     now = CITY_NOW - timedelta(hours=20)  # 17:30 in Shanghai
     plan = Plan(people=1200, sites=10, days=2, end=now, seed=5, zone=CITY_ZONE)
     records = generate(plan)
@@ -118,18 +119,18 @@ def test_a_site_that_moves_district_is_drawn_in_its_district_at_the_cutoff(store
     store.command(
         "INSERT INTO site_versions (site_id, event_id, ts, partition, offset, name, city, "
         "district, street, community, kind, requirements, active, lat, lon) "
-        "SELECT site_id, 'moved', {ts:DateTime64(6, 'UTC')}, 0, 999999999, name, city, "
-        "'新区', street, community, kind, requirements, active, lat, lon "
+        "SELECT site_id, 'moved', {ts:DateTime64(6, 'UTC')}, 0, 999999999, name, '苏州市', "
+        "district, street, community, kind, requirements, active, lat, lon "
         "FROM sites_at(at = {ts:DateTime64(6, 'UTC')}) WHERE site_id = {s:String}",
         parameters={"ts": ch_time(moved_at), "s": site},
     )
 
-    def agrees(hours_back: float, step_s: int) -> tuple[int, bool]:
+    def agrees(hours_back: float, step_s: int, tz: str = CITY_ZONE.key) -> tuple[int, bool]:
         at = now - timedelta(hours=hours_back, milliseconds=421)
-        parameters = {"at": ch_time(at), "tz": CITY_ZONE.key, "step_s": step_s}
+        parameters = {"at": ch_time(at), "tz": tz, "step_s": step_s}
         want = store.query(BRUTE, parameters=parameters).result_rows
         got = store.query(VIEW, parameters=parameters).result_rows
-        assert [r for r in got if r[2] > 0] == want, (hours_back, step_s)
+        assert [r for r in got if r[3] > 0] == want, (hours_back, step_s)
         assert want
         return path(store, parameters)
 
@@ -138,8 +139,11 @@ def test_a_site_that_moves_district_is_drawn_in_its_district_at_the_cutoff(store
     # after it, its versions (all filed before) are taken to its new district
     assert agrees(4, 600) == (1, False)
     assert agrees(4.5, 90) == (1, False)
+    # a day that starts on the half hour (UTC+5:30): what comes before it is read too
+    assert agrees(4, 600, "Asia/Kolkata") == (1, False)
     # the rest written after the move: the site's versions of the day are filed under two
     writer.write(late)
     assert agrees(0, 600) == (0, True)
     assert agrees(1.5, 3600) == (0, True)
+    assert agrees(1, 600, "Asia/Kolkata") == (0, True)
     agrees(20, 900)

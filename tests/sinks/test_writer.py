@@ -52,4 +52,4 @@ def test_a_write_cut_short_is_completed_from_the_journal(store, tmp_path):
     parameters = {"at": ch_time(at), "tz": zone.key, "step_s": 900}
     want = store.query(BRUTE, parameters=parameters).result_rows
     assert want
-    assert [r for r in store.query(VIEW, parameters=parameters).result_rows if r[2] > 0] == want
+    assert [r for r in store.query(VIEW, parameters=parameters).result_rows if r[3] > 0] == want

@@ -1,9 +1,9 @@
 CREATE MATERIALIZED VIEW IF NOT EXISTS district_series_mv TO district_series AS
-SELECT e.1 AS kind, toDateTime(intDiv(e.2, 1000000), 'UTC') AS minute, district,
+SELECT e.1 AS kind, toDateTime(intDiv(e.2, 1000000), 'UTC') AS minute, city, district,
        sum(e.3) AS people
 FROM
 (
-    SELECT district, toInt64(sign) AS s, toUnixTimestamp64Micro(started_at) AS start_us,
+    SELECT city, district, toInt64(sign) AS s, toUnixTimestamp64Micro(started_at) AS start_us,
            toUnixTimestamp64Micro(ended_at) AS end_us,
            -- the first whole hour at or after the start
            intDiv(start_us + 3599999999, 3600000000) * 3600000000 AS first_us
@@ -15,4 +15,4 @@ ARRAY JOIN arrayConcat(
     arrayMap(i -> ('on_post', first_us + i * 3600000000, s),
              range(toUInt64(greatest(0, intDiv(end_us - first_us + 3599999999, 3600000000))))))
     AS e
-GROUP BY kind, minute, district;
+GROUP BY kind, minute, city, district;

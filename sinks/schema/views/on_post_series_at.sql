@@ -1,17 +1,17 @@
--- People on post over the day, by district: at local midnight D and every `step_s` seconds
--- after it (rounded up to whole minutes, at least one) up to `at`, and at `at` itself.
--- Districts are the sites' at `at`; a shift at a site unknown then is not drawn. Every
--- district with someone on post at one of the moments has a row at every moment (0 when
--- nobody is on post there then).
+-- People on post over the day, by city and district: at local midnight D and every
+-- `step_s` seconds after it (rounded up to whole minutes, at least one) up to `at`, and at
+-- `at` itself. Cities and districts are the sites' at `at`; a shift at a site unknown
+-- then is not drawn. Every district with someone on post at one of the moments has a row
+-- at every moment (0 when nobody is on post there then).
 -- SELECT * FROM on_post_series_at(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai', step_s = 900)
 --
 -- A moment is a whole minute (but `at`), so it reads district_series: the people on post
 -- at the whole UTC hour at or before midnight, plus the changes of every whole minute
 -- since, up to the last whole minute before `at`; then the shift versions starting or
 -- ending in the part minute before `at` (shift_deltas). Each change is given to the first
--- moment it reaches, and a running sum per district (a window) gives the people on post
--- at each moment.
--- district_series files a shift version under its site's district when it was written.
+-- moment it reaches, and a running sum per district gives the people on post at each
+-- moment. A district is its city's: (city, district) is its `place`.
+-- district_series files a shift version under its site's place when it was written.
 -- A site whose versions of these days were all filed under one district that is not its
 -- district at `at` (it moved, or was unknown then) is corrected from its own versions
 -- (site_shifts): taken from the district filed, given to its district at `at`. When a
@@ -34,55 +34,58 @@ WITH
     intDiv(midnight_us, 3600000000) * 3600000000 AS hour_us,
     fromUnixTimestamp64Micro(hour_us, 'UTC') AS hour,
     toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest,
-    -- the sites filed under a district that is not theirs at `at`, with (site, district
-    -- filed, district at `at`, known at `at`); and whether one was filed under two
+    -- the sites filed under a place that is not theirs at `at`, with (site, place filed,
+    -- place at `at`, known at `at`); and whether one was filed under two
     (
-        SELECT (groupArrayIf((f.site_key, f.filed, s.district, s.known), f.filings = 1),
+        SELECT (groupArrayIf((f.site_key, f.filed, s.place, s.known), f.filings = 1),
                 max(f.filings) > 1)
         FROM
         (
-            SELECT site_key, any(district) AS filed, uniqExact(district) AS filings
+            SELECT site_key, any((city, district)) AS filed,
+                   uniqExact(city, district) AS filings
             FROM site_districts
             WHERE day >= toDate(hour - longest) AND day <= toDate(cutoff)
             GROUP BY site_key
         ) AS f
         LEFT JOIN
         (
-            SELECT cityHash64(site_id) AS site_key, district, toUInt8(1) AS known
+            SELECT cityHash64(site_id) AS site_key, (city, district) AS place,
+                   toUInt8(1) AS known
             FROM sites_at(at = {at:DateTime64(6, 'UTC')})
         ) AS s ON s.site_key = f.site_key
-        WHERE s.known = 0 OR f.filings > 1 OR f.filed != s.district
+        WHERE s.known = 0 OR f.filings > 1 OR f.filed != s.place
     ) AS placed,
     placed.1 AS moved,
     arrayMap(m -> m.1, moved) AS moved_keys,
     placed.2 AS refiled
 SELECT fromUnixTimestamp64Micro(if(k <= grid, midnight_us + (k - 1) * step_us, cutoff_us), 'UTC')
            AS time,
-       district, toUInt32(people) AS people
+       place.1 AS city, place.2 AS district, toUInt32(people) AS people
 FROM
 (
-    -- per district, every moment's change (0 where none) and their running sum
-    SELECT district,
+    -- per place, every moment's change (0 where none) and their running sum
+    SELECT place,
            mapPopulateSeries(arrayConcat([toInt64(0)], groupArray(k)),
                              arrayConcat([toInt64(0)], groupArray(d)), toInt64(n)).2 AS dense,
            arrayPopFront(arrayCumSum(dense)) AS running
     FROM
     (
-        SELECT district, k, sum(d) AS d
+        SELECT place, k, sum(d) AS d
         FROM
         (
             -- on post at the hour at or before midnight
-            SELECT district, toInt64(1) AS k, people AS d
+            SELECT (city, district) AS place, toInt64(1) AS k, people AS d
             FROM district_series
             WHERE NOT refiled AND kind = 'on_post' AND minute = hour
             UNION ALL
             -- the whole minutes' changes since, each to the first moment it reaches
-            SELECT district, toInt64(if(b <= midnight_us, 1,
+            SELECT place, toInt64(if(b <= midnight_us, 1,
                        if(b <= last_us, intDiv(b - midnight_us + step_us - 1, step_us) + 1, n))) AS k,
                    people AS d
             FROM
             (
-                SELECT district, people, toInt64(toUnixTimestamp(minute)) * 1000000 AS b
+                SELECT (city, district) AS place, people,
+                       toInt64(toUnixTimestamp(minute)) * 1000000 AS b
                 FROM district_series
                 WHERE NOT refiled AND kind = 'change' AND minute > hour
                   AND minute <= fromUnixTimestamp64Micro(minute_us, 'UTC')
@@ -91,20 +94,36 @@ FROM
             -- the part minute before `at`, and the moved sites' versions
             -- (taken from the district filed, given to the district at `at`);
             -- or, with a site filed under two districts, every version of the day
-            SELECT s.district AS district, r.k AS k, r.d AS d
+            SELECT s.place AS place, r.k AS k, r.d AS d
             FROM
             (
                 SELECT site_key, e.1 AS k, e.2 AS d
                 FROM
                 (
+                    -- ending in the part minute (one hour of shift_deltas), or starting
+                    -- in it and ending later (a short range of starts in each hour)
                     SELECT site_key, toInt64(sign) AS v,
                            toUnixTimestamp64Micro(started_at) AS start_us,
                            toUnixTimestamp64Micro(ended_at) AS end_us
                     FROM shift_deltas
-                    WHERE ended_at > fromUnixTimestamp64Micro(if(refiled, hour_us, minute_us), 'UTC')
-                      AND ended_at <= cutoff + longest AND started_at <= cutoff
-                      AND (refiled OR started_at > fromUnixTimestamp64Micro(minute_us, 'UTC')
-                           OR ended_at <= cutoff)
+                    WHERE NOT refiled AND ended_at > fromUnixTimestamp64Micro(minute_us, 'UTC')
+                      AND ended_at <= cutoff AND started_at <= cutoff
+                    UNION ALL
+                    SELECT site_key, toInt64(sign) AS v,
+                           toUnixTimestamp64Micro(started_at) AS start_us,
+                           toUnixTimestamp64Micro(ended_at) AS end_us
+                    FROM shift_deltas
+                    WHERE NOT refiled AND started_at > fromUnixTimestamp64Micro(minute_us, 'UTC')
+                      AND started_at <= cutoff AND ended_at > cutoff
+                      AND ended_at <= cutoff + longest
+                    UNION ALL
+                    -- every version on post at one of the moments
+                    SELECT site_key, toInt64(sign) AS v,
+                           toUnixTimestamp64Micro(started_at) AS start_us,
+                           toUnixTimestamp64Micro(ended_at) AS end_us
+                    FROM shift_deltas
+                    WHERE refiled AND ended_at > hour AND ended_at <= cutoff + longest
+                      AND started_at <= cutoff AND started_at > hour - longest
                 )
                 ARRAY JOIN arrayFilter(x -> x.1 > 0, [
                     (if(refiled, if(start_us <= hour_us AND end_us > hour_us, 1, 0), 0), v),
@@ -118,22 +137,22 @@ FROM
             ) AS r
             INNER JOIN
             (
-                SELECT cityHash64(site_id) AS site_key, district
+                SELECT cityHash64(site_id) AS site_key, (city, district) AS place
                 FROM sites_at(at = {at:DateTime64(6, 'UTC')})
             ) AS s ON s.site_key = r.site_key
             UNION ALL
-            SELECT t.1 AS district, m.k AS k, m.d * t.2 AS d
+            SELECT t.1 AS place, m.k AS k, m.d * t.2 AS d
             FROM
             (
                 SELECT site_key, e.1 AS k, e.2 AS d,
-                       moved[indexOf(moved_keys, site_key)] AS place
+                       moved[indexOf(moved_keys, site_key)] AS filing
                 FROM
                 (
                     SELECT site_key, toInt64(sign) AS v,
                            toUnixTimestamp64Micro(started_at) AS start_us,
                            toUnixTimestamp64Micro(ended_at) AS end_us
                     FROM site_shifts
-                    WHERE NOT refiled AND has(moved_keys, site_key)
+                    WHERE NOT refiled AND notEmpty(moved_keys) AND has(moved_keys, site_key)
                       AND started_at > hour - longest AND started_at <= cutoff
                 )
                 ARRAY JOIN arrayFilter(x -> x.1 > 0, [
@@ -148,13 +167,13 @@ FROM
                            intDiv(end_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), -v)])
                     AS e
             ) AS m
-            ARRAY JOIN arrayFilter(p -> p.2 != 0,
-                                   [(m.place.3, toInt64(m.place.4)), (m.place.2, toInt64(-1))]) AS t
+            ARRAY JOIN arrayFilter(p -> p.2 != 0, [(m.filing.3, toInt64(m.filing.4)),
+                                                   (m.filing.2, toInt64(-1))]) AS t
         )
-        GROUP BY district, k
+        GROUP BY place, k
     )
-    GROUP BY district
+    GROUP BY place
     HAVING arrayMax(running) > 0
 )
 ARRAY JOIN running AS people, range(1, toUInt64(n) + 1) AS k
-ORDER BY time, district;
+ORDER BY time, city, district;
