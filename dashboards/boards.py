@@ -111,12 +111,11 @@ def wall(zone: str = DEFAULT_TZ) -> dict[str, Any]:
     panels.append(
         timeseries(
             "各区在岗人数 On post over the day, by district (by city when several)",
-            # a line per district in one city; a line per city when the store holds more
-            # (a national wall: hundreds of districts are no chart, and a city's lines are)
-            f"WITH (SELECT uniqExact(city) FROM sites_at(at = {AT})) AS cities "
-            "SELECT time, if(cities > 1, city, district) AS area, sum(people) AS people "
-            f"FROM on_post_series_at(at = {AT}, tz = {TZ}, step_s = $__interval_s) "
-            "GROUP BY time, area ORDER BY time, area",
+            # $series: by district in one city, by city when the store holds more (a
+            # national wall: hundreds of districts are no chart, and a city's lines are)
+            "SELECT time, if(district = '', city, district) AS area, people "
+            f"FROM ${{series}}(at = {AT}, tz = {TZ}, step_s = $__interval_s) "
+            "ORDER BY time, area",
             (0, 16, 14, 9),
         )
     )
@@ -146,8 +145,16 @@ def wall(zone: str = DEFAULT_TZ) -> dict[str, Any]:
             first_ranked("stalest", 100, quiet, SITE_LIST_COLUMNS),
         )
     )
+    series = query_variable(
+        "series",
+        "在岗曲线 On post series",
+        "SELECT if(uniqExact(city) > 1, 'on_post_series_by_city_at', 'on_post_series_at') "
+        f"FROM sites_at(at = {AT})",
+        include_all=False,
+        hidden=True,
+    )
     return dashboard(
-        "muster-wall", "muster · 指挥中心 Command centre wall", panels, [tz_variable(zone)]
+        "muster-wall", "muster · 指挥中心 Command centre wall", panels, [tz_variable(zone), series]
     )
 
 

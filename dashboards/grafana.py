@@ -296,8 +296,11 @@ def constant(name: str, value: str, label: str) -> dict[str, Any]:
     return {"type": "constant", "name": name, "label": label, "query": value, "hide": 2}
 
 
-def query_variable(name: str, label: str, sql: str, include_all: bool = True) -> dict[str, Any]:
-    """A variable filled by a query; `__value` / `__text` columns give value and label."""
+def query_variable(
+    name: str, label: str, sql: str, include_all: bool = True, hidden: bool = False
+) -> dict[str, Any]:
+    """A variable filled by a query; `__value` / `__text` columns give value and label.
+    A hidden one is not shown on the dashboard: its panels' SQL uses it."""
     return {
         "type": "query",
         "name": name,
@@ -306,6 +309,7 @@ def query_variable(name: str, label: str, sql: str, include_all: bool = True) ->
         "query": sql,
         "definition": sql,
         "refresh": 2,  # on time range change
+        "hide": 2 if hidden else 0,
         "includeAll": include_all,
         "allValue": "",
         "multi": False,
@@ -342,6 +346,16 @@ def dashboard(
         "annotations": {"list": []},
         "panels": panels,
     }
+
+
+def variable_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, SQL) of `board`'s query variables, in order: Grafana runs them when the time
+    range changes (each refresh of a wall that follows now) before the panels' queries."""
+    return [
+        (var["name"], var["query"])
+        for var in board.get("templating", {}).get("list", [])
+        if var["type"] == "query"
+    ]
 
 
 def refresh_queries(board: dict[str, Any]) -> list[tuple[str, str]]:

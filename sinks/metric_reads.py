@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from typing import Any, Protocol
 
 from sinks.coverage import fresh_sql, settled_sql
@@ -708,8 +709,44 @@ ORDER BY org;
 """
 
 
+# on_post_series_at with a city for a place (its district ''): what changes, each once.
+CITY_SERIES = (
+    ("VIEW on_post_series_at AS", "VIEW on_post_series_by_city_at AS"),
+    ("any((city, district)) AS filed", "any((city, '')) AS filed"),
+    ("uniqExact(city, district) AS filings", "uniqExact(city) AS filings"),
+)
+
+
+def city_series_view() -> str:
+    """on_post_series_by_city_at: the people on post over the day by city, as
+    on_post_series_at reads them by district, with (city, '') for each (city, district).
+    A site that moved district within its city is then in its place, and the sum over a
+    city is made before every moment's row is (dozens of rows a moment, not hundreds)."""
+    text = resources.files("sinks.schema").joinpath("views", "on_post_series_at.sql")
+    body = text.read_text(encoding="utf-8")
+    body = body[body.index("CREATE OR REPLACE VIEW") :]
+    for old, new in CITY_SERIES:
+        if body.count(old) != 1:
+            raise ValueError(f"on_post_series_at.sql: {old!r} is not there once")
+        body = body.replace(old, new)
+    places = body.count("(city, district) AS place")
+    if places != 4:
+        raise ValueError(f"on_post_series_at.sql: (city, district) AS place {places} times, not 4")
+    body = body.replace("(city, district) AS place", "(city, '') AS place")
+    return f"""-- People on post over the day by city: on_post_series_at with a city for each of its
+-- districts (`district` is ''). Generated from sinks/schema/views/on_post_series_at.sql
+-- by `python -m sinks.metric_reads` (city_series_view); that file says how it reads.
+-- SELECT * FROM on_post_series_by_city_at(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai',
+--                                          step_s = 900)
+{body}"""
+
+
 # The views generated from the reads above: name -> CREATE
-GENERATED = {"metrics_tz": national_view, "org_hours_at": org_hours_view}
+GENERATED = {
+    "metrics_tz": national_view,
+    "org_hours_at": org_hours_view,
+    "on_post_series_by_city_at": city_series_view,
+}
 
 
 if __name__ == "__main__":

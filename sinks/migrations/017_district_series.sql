@@ -66,3 +66,4 @@ LEFT JOIN
 ) AS c ON c.sk = d.sk;
 FILL filed_shifts FROM filed_shifts_mv;
 VIEW on_post_series_at AS IN SCHEMA;
+VIEW on_post_series_by_city_at AS IN SCHEMA;

@@ -30,7 +30,7 @@ from clickhouse_connect.driver.client import Client
 
 from dashboards.boards import wall
 from dashboards.expand import Context, expand, grafana_interval
-from dashboards.grafana import refresh_queries
+from dashboards.grafana import refresh_queries, variable_queries
 from schemas.events import Registered, SiteUpserted
 from sinks.coverage import settle
 from sinks.queries import Scope, metrics, warm_up
@@ -397,14 +397,23 @@ def time_wall(client: Client, cutoffs: list[datetime], zone: ZoneInfo) -> dict[s
     Grafana rounds it: under a minute before 12:30, a minute after), run one after another.
     Each result is taken as the Native bytes the plugin decodes, not decoded here: the time
     is the store's. Prints the median per panel and the total."""
-    queries = refresh_queries(wall(str(zone)))
-    per_panel: dict[str, list[float]] = {title: [] for title, _ in queries}
+    board = wall(str(zone))
+    variables, queries = variable_queries(board), refresh_queries(board)
+    per_panel: dict[str, list[float]] = {
+        title: [] for title, _ in [*((f"${name}", sql) for name, sql in variables), *queries]
+    }
     totals = []
     for at in cutoffs:
         midnight = datetime.combine(at.astimezone(zone).date(), datetime.min.time(), zone)
         interval = grafana_interval(midnight, at, 1000)
         ctx = Context(midnight, at, interval, {"tz": str(zone)})
         total = 0.0
+        for name, sql in variables:  # first, as Grafana does; each takes its first value
+            t0 = time.perf_counter()
+            ctx.variables[name] = str(client.query(expand(sql, ctx)).result_rows[0][0])
+            took = time.perf_counter() - t0
+            per_panel[f"${name}"].append(took)
+            total += took
         for title, sql in queries:
             t0 = time.perf_counter()
             client.raw_query(expand(sql, ctx), fmt="Native")

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from dashboards.boards import DASHBOARDS, TILES, alert_rules
 from dashboards.expand import Context, expand, transform
-from dashboards.grafana import refresh_queries, shown_field
+from dashboards.grafana import refresh_queries, shown_field, variable_queries
 from dashboards.provision import files
 from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
@@ -63,7 +63,9 @@ def contexts(client: Client) -> list[Context]:
     ).result_rows[0]
     start = NOW - timedelta(hours=6)
     every = {"tz": "Asia/Shanghai", "city": "", "district": "", "street": "", "org": ""}
+    every |= {"series": "on_post_series_at"}
     narrowed = every | {"city": "上海市", "district": district, "org": "union"}
+    narrowed |= {"series": "on_post_series_by_city_at"}
     return [
         Context(start, NOW, timedelta(minutes=15), every | {"site": site}),
         Context(start, NOW - timedelta(hours=9), timedelta(seconds=20), narrowed | {"site": site}),
@@ -290,3 +292,19 @@ def test_the_wall_lists_are_one_site_read_through_grafanas_transformations(
         assert wanted, f"nothing to compare in {panel['title']}"
         seen.add(panel["title"])
     assert seen == set(LISTS)
+
+
+def test_the_wall_draws_a_line_per_district_in_one_city_and_per_city_in_several(
+    city: Client, store: Client
+) -> None:
+    """The wall's hidden $series names the view its "on post over the day" chart reads."""
+    (sql,) = [sql for name, sql in variable_queries(DASHBOARDS["wall"]()) if name == "series"]
+    ctx = Context(NOW - timedelta(hours=6), NOW, timedelta(minutes=1), {"tz": ZONE.key})
+    assert city.query(expand(sql, ctx)).result_rows == [("on_post_series_at",)]
+    columns = "site_id, event_id, ts, city, district"
+    for site, town in (("A", "上海市"), ("B", "苏州市")):
+        store.command(
+            f"INSERT INTO site_versions ({columns}) VALUES "
+            f"('{site}', '{site}', '2022-03-01 00:00:00', '{town}', '黄浦区')"
+        )
+    assert store.query(expand(sql, ctx)).result_rows == [("on_post_series_by_city_at",)]

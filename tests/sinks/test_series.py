@@ -48,6 +48,13 @@ ORDER BY time, city, district
 """
 ARGS = "at = {at:String}, tz = {tz:String}, step_s = {step_s:UInt32}"
 VIEW = "SELECT * FROM on_post_series_at(" + ARGS + ")"
+# by city: the same shifts, summed over each city's districts
+BRUTE_BY_CITY = (
+    "SELECT time, city, '' AS district, toUInt32(sum(people)) AS people FROM ("
+    + BRUTE
+    + ") GROUP BY time, city ORDER BY time, city"
+)
+VIEW_BY_CITY = "SELECT * FROM on_post_series_by_city_at(" + ARGS + ")"
 
 
 def path(client: Client, parameters: dict[str, object]) -> tuple[int, bool]:
@@ -79,6 +86,9 @@ def test_the_series_counts_every_shift_on_post_at_each_moment(
     # and someone is on post there at one of the moments
     assert districts == {(c, d) for _, c, d, p in got if p > 0}
     assert sum(r[3] for r in want) > 0 or hours_back >= 26
+    by_city = city.query(VIEW_BY_CITY, parameters=parameters).result_rows
+    assert [r for r in by_city if r[3] > 0] == city.query(BRUTE_BY_CITY, parameters).result_rows
+    assert {(t, c) for t, c, _, _ in by_city} == {(t, c) for t in times for c, _ in districts}
 
 
 @pytest.mark.parametrize("hours_back", [0, 3.5, 13.5, 26, 40])
@@ -132,6 +142,10 @@ def test_a_site_that_moves_is_drawn_in_its_city_and_district_at_the_cutoff(store
         got = store.query(VIEW, parameters=parameters).result_rows
         assert [r for r in got if r[3] > 0] == want, (hours_back, step_s)
         assert want
+        by_city = store.query(VIEW_BY_CITY, parameters=parameters).result_rows
+        assert [r for r in by_city if r[3] > 0] == store.query(
+            BRUTE_BY_CITY, parameters
+        ).result_rows
         return path(store, parameters)
 
     # before the move, the site is in the district its versions were filed under
