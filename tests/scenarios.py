@@ -4,6 +4,7 @@ folds records through the pipeline's pure core (no Kafka) into rows for the stor
 from __future__ import annotations
 
 import json
+import random
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -365,3 +366,19 @@ def run_core(scenario: Scenario, now: datetime, max_shift: timedelta = MAX) -> C
     for status, _rows in per_record:
         statuses[status] += 1
     return CoreRun(merged(per_record), dict(statuses))
+
+
+def one_site_people(rng: random.Random, when: Callable[[random.Random], datetime]) -> Scenario:
+    """40 people at one site, 2 to 9 events each at `when(rng)`: check-ins (union or party,
+    guide or marshal) and check-outs."""
+    s = Scenario()
+    s.add("sites", site("S1", "2022-03-01T00:00:00Z", "s1"))
+    for p in range(40):
+        for i in range(rng.randint(2, 9)):
+            stamp = when(rng).isoformat().replace("+00:00", "Z")
+            if rng.random() < 0.6:
+                org, role = rng.choice(("union", "party")), rng.choice(("guide", "marshal"))
+                s.add("events", cin(f"p{p}", stamp, f"e{p}-{i}", "S1", role, org))
+            else:
+                s.add("events", cout(f"p{p}", stamp, f"e{p}-{i}"))
+    return s

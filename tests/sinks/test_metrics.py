@@ -3,7 +3,6 @@ the reference implementation, at every cutoff and scope of the edge scenario."""
 
 import random
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from tests.scenarios import (
     edge_scenario,
     fold,
     merged,
+    one_site_people,
     run_core,
     site,
     t,
@@ -314,22 +314,6 @@ def batches(items: list, rng: random.Random) -> list[list]:
 
 
 PERSON_SCOPES = [{}, {"org": "union"}, {"role": "marshal"}, {"org": "union", "role": "marshal"}]
-
-
-def one_site_people(rng: random.Random, when: Callable[[random.Random], datetime]) -> Scenario:
-    """40 people at one site, 2 to 9 events each at `when(rng)`: check-ins (union or party,
-    guide or marshal) and check-outs."""
-    s = Scenario()
-    s.add("sites", site("S1", "2022-03-01T00:00:00Z", "s1"))
-    for p in range(40):
-        for i in range(rng.randint(2, 9)):
-            stamp = when(rng).isoformat().replace("+00:00", "Z")
-            if rng.random() < 0.6:
-                org, role = rng.choice(("union", "party")), rng.choice(("guide", "marshal"))
-                s.add("events", cin(f"p{p}", stamp, f"e{p}-{i}", "S1", role, org))
-            else:
-                s.add("events", cout(f"p{p}", stamp, f"e{p}-{i}"))
-    return s
 
 
 def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):

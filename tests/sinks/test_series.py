@@ -3,7 +3,8 @@ bulletin and Grafana draw) against a re-read of every stored shift at each momen
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -16,7 +17,16 @@ from streams.sim.simulator import Plan, Record, generate
 from streams.web.api import site_statuses
 from tests import reference
 from tests.conftest import CITY_NOW, CITY_ZONE
-from tests.scenarios import MAX, Core, fold, merged
+from tests.scenarios import (
+    CUTOFFS,
+    MAX,
+    Core,
+    edge_scenario,
+    fold,
+    merged,
+    one_site_people,
+    run_core,
+)
 
 
 def city_records() -> list[Record]:
@@ -161,3 +171,43 @@ def test_a_site_that_moves_is_drawn_in_its_city_and_district_at_the_cutoff(store
     assert agrees(1.5, 3600) == (0, True)
     assert agrees(1, 600, "Asia/Kolkata") == (0, True)
     agrees(20, 900)
+
+
+def test_site_statuses_on_the_edge_scenario_follow_spec(store: Client) -> None:
+    """/api/sites at every cutoff of the edge scenario (short shifts inside an hour, late and
+    duplicated deliveries, transfers) against SPEC §6 on every stored shift."""
+    now = datetime(2022, 3, 20, tzinfo=UTC)
+    scenario = edge_scenario()
+    RowWriter(store).write(run_core(scenario, now).rows)
+    ref = reference.build(scenario.topic_order(), MAX, now)
+    seen = 0
+    for at in [c + timedelta(minutes=m) for c in CUTOFFS for m in (0, 13, 41)]:
+        want = sorted(
+            reference.site_statuses(ref, at, CITY_ZONE).values(), key=lambda s: s["site_id"]
+        )
+        got = site_statuses(LocalReader(store), at, CITY_ZONE, Scope())["sites"]
+        assert got == want, at
+        seen += sum(s["people"] for s in want)
+    assert seen > 0
+
+
+def test_site_statuses_inside_the_hour_count_short_shifts_once(store: Client) -> None:
+    """Forty people checking in and out at one site at random minutes of three hours: many
+    shifts start and end inside one hour. People on post (and all of SPEC §6) at cutoffs
+    every 7 minutes equal the reference."""
+    start = datetime(2022, 3, 15, 1, 0, tzinfo=UTC)
+    rng = random.Random(3)
+    scenario = one_site_people(rng, lambda r: start + timedelta(minutes=r.randint(0, 180)))
+    now = start + timedelta(days=1)
+    RowWriter(store).write(run_core(scenario, now).rows)
+    ref = reference.build(scenario.topic_order(), MAX, now)
+    on_post = 0
+    for k in range(0, 200, 7):
+        at = start + timedelta(minutes=k, seconds=11)
+        want = sorted(
+            reference.site_statuses(ref, at, CITY_ZONE).values(), key=lambda s: s["site_id"]
+        )
+        got = site_statuses(LocalReader(store), at, CITY_ZONE, Scope())["sites"]
+        assert got == want, at
+        on_post += sum(s["people"] for s in want)
+    assert on_post > 0

@@ -13,21 +13,37 @@ SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS distr
 FROM sites_at(at = {at:DateTime64(6, 'UTC')}) AS s
 LEFT JOIN
 (
-    SELECT site_id, mapFromArrays(groupArray(role), groupArray(toUInt32(n))) AS on_post
+    SELECT site_key, mapFromArrays(groupArray(role), groupArray(toUInt32(n))) AS on_post
     FROM
     (
-        -- the shift versions on post at the cutoff, netted per site and role: one time
-        -- range of shift_deltas (a shift lasts at most `longest`), not every stored shift;
-        -- a person's shifts never overlap, so the net count is the distinct people
-        SELECT site_id, role, sum(toInt64(sign)) AS n
-        FROM shift_deltas
-        WHERE ended_at > cutoff AND ended_at <= cutoff + longest
-          AND started_at <= cutoff AND started_at > cutoff - longest
-        GROUP BY site_id, role
+        -- people on post per site and role: at the whole hour at or before the cutoff
+        -- (site_role_hours), plus the shift versions starting since, less those ending
+        -- since (the shift versions ending in that part hour, and those starting in it and
+        -- ending later: two short ranges of shift_deltas). A person's shifts never
+        -- overlap, so the net count is the distinct people.
+        SELECT site_key, role, sum(n) AS n
+        FROM
+        (
+            SELECT site_key, role, people AS n
+            FROM site_role_hours
+            WHERE hour = toStartOfHour(cutoff)
+            UNION ALL
+            SELECT site_key, role,
+                   toInt64(sign) * (toInt64(started_at > toStartOfHour(cutoff)) - 1) AS n
+            FROM shift_deltas
+            WHERE ended_at > toStartOfHour(cutoff) AND ended_at <= cutoff
+              AND started_at <= cutoff
+            UNION ALL
+            SELECT site_key, role, toInt64(sign) AS n
+            FROM shift_deltas
+            WHERE started_at > toStartOfHour(cutoff) AND started_at <= cutoff
+              AND ended_at > cutoff AND ended_at <= cutoff + longest
+        )
+        GROUP BY site_key, role
         HAVING n > 0
     )
-    GROUP BY site_id
-) AS p ON p.site_id = s.site_id
+    GROUP BY site_key
+) AS p ON p.site_key = cityHash64(s.site_id)
 LEFT JOIN
 (
     SELECT site_id,
