@@ -741,7 +741,7 @@ def city_series_view() -> str:
 {body}"""
 
 
-# The views generated from the reads above: name -> CREATE
+# The views generated above (from the API's reads, and the series by city): name -> CREATE
 GENERATED = {
     "metrics_tz": national_view,
     "org_hours_at": org_hours_view,

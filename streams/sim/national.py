@@ -399,9 +399,8 @@ def time_wall(client: Client, cutoffs: list[datetime], zone: ZoneInfo) -> dict[s
     is the store's. Prints the median per panel and the total."""
     board = wall(str(zone))
     variables, queries = variable_queries(board), refresh_queries(board)
-    per_panel: dict[str, list[float]] = {
-        title: [] for title, _ in [*((f"${name}", sql) for name, sql in variables), *queries]
-    }
+    titles = [f"${name}" for name, _ in variables] + [title for title, _ in queries]
+    per_panel: dict[str, list[float]] = {title: [] for title in titles}
     totals = []
     for at in cutoffs:
         midnight = datetime.combine(at.astimezone(zone).date(), datetime.min.time(), zone)

@@ -67,8 +67,9 @@ def test_each_object_is_defined_once_in_a_file_named_after_it() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED))
-def test_views_generated_from_the_apis_reads_are_the_checked_in_files(repo_root, name) -> None:
-    """metrics_tz and org_hours_at are what `python -m sinks.metric_reads` writes."""
+def test_generated_views_are_the_checked_in_files(repo_root, name) -> None:
+    """metrics_tz and org_hours_at (from the API's reads) and on_post_series_by_city_at
+    (from on_post_series_at.sql) are what `python -m sinks.metric_reads` writes."""
     path = repo_root / "sinks" / "schema" / "views" / f"{name}.sql"
     assert path.read_text(encoding="utf-8") == GENERATED[name](), (
         f"{path} stale: run `python -m sinks.metric_reads`"

@@ -19,6 +19,12 @@ WITH
     intDiv(cutoff_us, 60000000) * 60000000 AS minute_us,
     intDiv(midnight_us, 3600000000) * 3600000000 AS hour_us,
     fromUnixTimestamp64Micro(hour_us, 'UTC') AS hour,
+    -- the first moment a change at `us` reaches (1 for one before midnight), and the whole
+    -- minute at or after `us` (the change's row in district_series)
+    us -> if(us <= midnight_us, 1,
+             if(us <= last_us, intDiv(us - midnight_us + step_us - 1, step_us) + 1, n))
+        AS moment_of,
+    us -> intDiv(us + 59999999, 60000000) * 60000000 AS minute_after,
     toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest,
     -- the sites filed under a place that is not theirs at `at`, with (site, place filed,
     -- place at `at`, known at `at`); and whether one was filed under two
@@ -43,7 +49,10 @@ WITH
     ) AS placed,
     placed.1 AS moved,
     arrayMap(m -> m.1, moved) AS moved_keys,
-    placed.2 AS refiled
+    placed.2 AS refiled,
+    -- the changes read from shift versions: since the hour at or before midnight when a
+    -- site was filed under two places (every version of the day), else the part minute
+    if(refiled, hour_us, minute_us) AS raw_us
 SELECT fromUnixTimestamp64Micro(if(k <= grid, midnight_us + (k - 1) * step_us, cutoff_us), 'UTC')
            AS time,
        place.1 AS city, place.2 AS district, toUInt32(people) AS people
@@ -65,9 +74,7 @@ FROM
             WHERE NOT refiled AND kind = 'on_post' AND minute = hour
             UNION ALL
             -- the whole minutes' changes since, each to the first moment it reaches
-            SELECT place, toInt64(if(b <= midnight_us, 1,
-                       if(b <= last_us, intDiv(b - midnight_us + step_us - 1, step_us) + 1, n))) AS k,
-                   people AS d
+            SELECT place, toInt64(moment_of(b)) AS k, people AS d
             FROM
             (
                 SELECT (city, '') AS place, people,
@@ -113,12 +120,8 @@ FROM
                 )
                 ARRAY JOIN arrayFilter(x -> x.1 > 0, [
                     (if(refiled, if(start_us <= hour_us AND end_us > hour_us, 1, 0), 0), v),
-                    (if(start_us > if(refiled, hour_us, minute_us) AND start_us <= cutoff_us,
-                        if(start_us <= midnight_us, 1, if(start_us <= last_us,
-                           intDiv(start_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), v),
-                    (if(end_us > if(refiled, hour_us, minute_us) AND end_us <= cutoff_us,
-                        if(end_us <= midnight_us, 1, if(end_us <= last_us,
-                           intDiv(end_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), -v)])
+                    (if(start_us > raw_us AND start_us <= cutoff_us, moment_of(start_us), 0), v),
+                    (if(end_us > raw_us AND end_us <= cutoff_us, moment_of(end_us), 0), -v)])
                     AS e
             ) AS r
             INNER JOIN
@@ -143,14 +146,10 @@ FROM
                 )
                 ARRAY JOIN arrayFilter(x -> x.1 > 0, [
                     (if(start_us <= hour_us AND end_us > hour_us, 1, 0), v),
-                    (if(intDiv(start_us + 59999999, 60000000) * 60000000 > hour_us
-                        AND intDiv(start_us + 59999999, 60000000) * 60000000 <= minute_us,
-                        if(start_us <= midnight_us, 1, if(start_us <= last_us,
-                           intDiv(start_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), v),
-                    (if(intDiv(end_us + 59999999, 60000000) * 60000000 > hour_us
-                        AND intDiv(end_us + 59999999, 60000000) * 60000000 <= minute_us,
-                        if(end_us <= midnight_us, 1, if(end_us <= last_us,
-                           intDiv(end_us - midnight_us + step_us - 1, step_us) + 1, n)), 0), -v)])
+                    (if(minute_after(start_us) > hour_us AND minute_after(start_us) <= minute_us,
+                        moment_of(start_us), 0), v),
+                    (if(minute_after(end_us) > hour_us AND minute_after(end_us) <= minute_us,
+                        moment_of(end_us), 0), -v)])
                     AS e
             ) AS m
             ARRAY JOIN arrayFilter(p -> p.2 != 0, [(m.filing.3, toInt64(m.filing.4)),

@@ -5,6 +5,7 @@
 CREATE OR REPLACE VIEW site_inputs_at AS
 WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
+    toStartOfHour(cutoff) AS cutoff_hour,
     toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest
 SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS district,
        s.street AS street, s.community AS community, s.kind AS kind, s.active AS active,
@@ -26,17 +27,17 @@ LEFT JOIN
         (
             SELECT site_key, role, people AS n
             FROM site_role_hours
-            WHERE hour = toStartOfHour(cutoff)
+            WHERE hour = cutoff_hour
             UNION ALL
             SELECT site_key, role,
-                   toInt64(sign) * (toInt64(started_at > toStartOfHour(cutoff)) - 1) AS n
+                   toInt64(sign) * (toInt64(started_at > cutoff_hour) - 1) AS n
             FROM shift_deltas
-            WHERE ended_at > toStartOfHour(cutoff) AND ended_at <= cutoff
+            WHERE ended_at > cutoff_hour AND ended_at <= cutoff
               AND started_at <= cutoff
             UNION ALL
             SELECT site_key, role, toInt64(sign) AS n
             FROM shift_deltas
-            WHERE started_at > toStartOfHour(cutoff) AND started_at <= cutoff
+            WHERE started_at > cutoff_hour AND started_at <= cutoff
               AND ended_at > cutoff AND ended_at <= cutoff + longest
         )
         GROUP BY site_key, role
