@@ -21,11 +21,17 @@ from tests.scenarios import (
     CUTOFFS,
     MAX,
     Core,
+    Scenario,
+    at,
+    cin,
+    cout,
     edge_scenario,
     fold,
     merged,
     one_site_people,
     run_core,
+    site,
+    t,
 )
 
 
@@ -211,3 +217,51 @@ def test_site_statuses_inside_the_hour_count_short_shifts_once(store: Client) ->
         assert got == want, at
         on_post += sum(s["people"] for s in want)
     assert on_post > 0
+
+
+def test_a_late_transfer_takes_back_a_sites_last_activity(store: Client) -> None:
+    """A check-out at S1 at 12:00 is its last activity until a late check-in at S2 at 11:00
+    arrives, written apart: then P1 left S1 by transfer at 11:00, and the 12:00 check-out
+    is S2's. S1's last activity goes back to 11:00 in the cutoff's part hour, at the whole
+    hours after, and days later (the latest day, hour and moment of site_activity). The
+    same at S3 across a UTC midnight (08:00 in Shanghai): its only activity of the UTC day
+    is taken back, so its latest day is the one before."""
+    s = Scenario()
+    s.add("sites", site("S1", t("00:00", 14), "s1"))
+    s.add("sites", site("S2", t("00:00", 14), "s2"))
+    s.add("events", cin("P1", t("10:00"), "e1", sid="S1"))
+    s.add("events", cin("P2", t("10:20"), "e2", sid="S2"))
+    s.add("events", cout("P2", t("10:40"), "e3"))
+    s.add("events", cout("P1", t("12:00"), "e4"))
+    s.add("sites", site("S3", t("00:00", 14), "s3"))
+    s.add("sites", site("S4", t("00:00", 14), "s4"))
+    s.add("events", cin("P3", t("07:00", 16), "e6", sid="S3"))
+    s.add("events", cout("P3", t("09:00", 16), "e7"))
+    s.add("events", cin("P1", t("11:00"), "e5", sid="S2"))  # late
+    s.add("events", cin("P3", t("07:30", 16), "e8", sid="S4"))  # late
+    now = at("00:00", 18)
+    writer = RowWriter(store)
+    ref = reference.build(s.topic_order(), MAX, now)
+
+    def last(when: datetime) -> dict[str, str | None]:
+        got = site_statuses(LocalReader(store), when, CITY_ZONE, Scope())["sites"]
+        want = reference.site_statuses(ref, when, CITY_ZONE)
+        assert got == sorted(want.values(), key=lambda x: x["site_id"]), when
+        return {x["site_id"]: x["last_activity"] for x in got}
+
+    out = fold(Core(), s.records, now)
+    writer.write(merged(out[:-2]))
+    ref_before = reference.build(s.topic_order()[:-2], MAX, now)
+    before = reference.site_statuses(ref_before, at("10:00", 17), CITY_ZONE)
+    assert [before[x]["last_activity"] for x in ("S1", "S3")] == [t("12:00"), t("09:00", 16)]
+    writer.write(merged(out[-2:]))
+    assert last(at("11:30")) == {"S1": t("11:00"), "S2": t("11:00"), "S3": None, "S4": None}
+    for when in [at("12:30"), at("13:10"), at("23:59")]:
+        assert last(when) == {"S1": t("11:00"), "S2": t("12:00"), "S3": None, "S4": None}
+    for when in [at("09:30", 16), at("15:00", 17)]:
+        assert last(when) == {
+            "S1": t("11:00"),
+            "S2": t("12:00"),
+            "S3": t("07:30", 16),
+            "S4": t("09:00", 16),
+        }, when

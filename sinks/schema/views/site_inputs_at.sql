@@ -6,6 +6,7 @@ CREATE OR REPLACE VIEW site_inputs_at AS
 WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
     toStartOfHour(cutoff) AS cutoff_hour,
+    toStartOfDay(cutoff_hour) AS cutoff_day,
     toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest
 SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS district,
        s.street AS street, s.community AS community, s.kind AS kind, s.active AS active,
@@ -47,10 +48,29 @@ LEFT JOIN
 ) AS p ON p.site_key = cityHash64(s.site_id)
 LEFT JOIN
 (
-    SELECT site_id,
-           toNullable(max(if(reason IN ('check_out', 'transfer') AND ended_at <= cutoff,
-                  greatest(started_at, ended_at), started_at))) AS last_activity
-    FROM shifts FINAL
-    WHERE started_at <= cutoff
-    GROUP BY site_id
-) AS a ON a.site_id = s.site_id;
+    -- the latest activity moment at or before the cutoff (site_activity): in the cutoff's
+    -- part hour, or else in the site's latest hour before it with any, found from its
+    -- latest day before the cutoff's UTC day or the whole hours of that day so far.
+    -- FINAL sums each moment's count over retracted and current versions; WHERE keeps
+    -- the moments still counted.
+    SELECT site_key, toNullable(max(moment)) AS last_activity
+    FROM site_activity FINAL
+    WHERE kind = 'moment' AND n > 0
+      AND ((bucket = cutoff_hour AND moment <= cutoff)
+           OR (bucket, site_key) IN
+           (
+               SELECT max(moment), site_key
+               FROM site_activity FINAL
+               WHERE kind = 'hour' AND n > 0
+                 AND ((bucket = cutoff_day AND moment < cutoff_hour)
+                      OR (bucket, site_key) IN
+                      (
+                          SELECT max(bucket), site_key
+                          FROM site_activity FINAL
+                          WHERE kind = 'day' AND bucket < cutoff_day AND n > 0
+                          GROUP BY site_key
+                      ))
+               GROUP BY site_key
+           ))
+    GROUP BY site_key
+) AS a ON a.site_key = cityHash64(s.site_id);
