@@ -73,15 +73,14 @@ BRUTE_BY_CITY = (
 VIEW_BY_CITY = "SELECT * FROM on_post_series_by_city_at(" + ARGS + ")"
 
 
-def path(client: Client, parameters: dict[str, object]) -> tuple[int, bool]:
-    """How the view reads at these parameters: (sites corrected because their versions were
-    filed under another district than theirs at `at`, whether it read the day's versions
-    because a site's were filed under two). Its WITH clause, asked for those constants."""
+def path(client: Client, parameters: dict[str, object]) -> int:
+    """How the view reads at these parameters: the sites corrected because a version of
+    theirs was filed under another place than theirs at `at`. Its WITH clause, asked for
+    that constant."""
     (view,) = [o.text for o in schema_objects() if o.name == "on_post_series_at"]
     start = view.index("WITH")
     constants = view[start : view.index("\nSELECT ", start)]
-    row = client.query(constants + " SELECT length(moved), refiled", parameters).result_rows[0]
-    return int(row[0]), bool(row[1])
+    return int(client.query(constants + " SELECT length(moved)", parameters).result_rows[0][0])
 
 
 @pytest.mark.parametrize("hours_back", [0, 3.5, 9, 13.5, 26, 40])
@@ -122,11 +121,11 @@ def test_site_statuses_at_any_cutoff_follow_spec(city: Client, hours_back: float
 
 def test_a_site_that_moves_is_drawn_in_its_city_and_district_at_the_cutoff(store: Client) -> None:
     """district_series files a shift version under its site's district when written: a site
-    moved afterwards is corrected from its own versions, and one whose versions were filed
-    under two districts sends the view to the day's versions. Each way draws what every
-    stored shift says, at cutoffs before and after the move, at steps that are and are not
-    whole minutes. The site moves to a district of the same name in another city: a
-    district is its city's."""
+    moved afterwards is corrected from its own versions as filed (site_filings), those
+    filed before the move and, once more are written, those filed after it. Each way draws
+    what every stored shift says, at cutoffs before and after the move, at steps that are
+    and are not whole minutes. The site moves to a district of the same name in another
+    city: a district is its city's."""
     now = CITY_NOW - timedelta(hours=20)  # 17:30 in Shanghai
     plan = Plan(people=1200, sites=10, days=2, end=now, seed=5, zone=CITY_ZONE)
     records = generate(plan)
@@ -151,7 +150,7 @@ def test_a_site_that_moves_is_drawn_in_its_city_and_district_at_the_cutoff(store
         parameters={"ts": ch_time(moved_at), "s": site},
     )
 
-    def agrees(hours_back: float, step_s: int, tz: str = CITY_ZONE.key) -> tuple[int, bool]:
+    def agrees(hours_back: float, step_s: int, tz: str = CITY_ZONE.key) -> int:
         at = now - timedelta(hours=hours_back, milliseconds=421)
         parameters = {"at": ch_time(at), "tz": tz, "step_s": step_s}
         want = store.query(BRUTE, parameters=parameters).result_rows
@@ -165,17 +164,20 @@ def test_a_site_that_moves_is_drawn_in_its_city_and_district_at_the_cutoff(store
         return path(store, parameters)
 
     # before the move, the site is in the district its versions were filed under
-    assert agrees(14, 600) == (0, False)
+    assert agrees(14, 600) == 0
     # after it, its versions (all filed before) are taken to its new district
-    assert agrees(4, 600) == (1, False)
-    assert agrees(4.5, 90) == (1, False)
+    assert agrees(4, 600) == 1
+    assert agrees(4.5, 90) == 1
     # a day that starts on the half hour (UTC+5:30): what comes before it is read too
-    assert agrees(4, 600, "Asia/Kolkata") == (1, False)
+    assert agrees(4, 600, "Asia/Kolkata") == 1
     # the rest written after the move: the site's versions of the day are filed under two
+    # places, those filed before the move taken to its new district, the others kept
     writer.write(late)
-    assert agrees(0, 600) == (0, True)
-    assert agrees(1.5, 3600) == (0, True)
-    assert agrees(1, 600, "Asia/Kolkata") == (0, True)
+    assert agrees(0, 600) == 1
+    assert agrees(1.5, 3600) == 1
+    assert agrees(1, 600, "Asia/Kolkata") == 1
+    # before the move, the versions filed after it are taken back to the old district
+    assert agrees(14.2, 900) == 1
     agrees(20, 900)
 
 
@@ -265,3 +267,41 @@ def test_a_late_transfer_takes_back_a_sites_last_activity(store: Client) -> None
             "S3": t("07:30", 16),
             "S4": t("09:00", 16),
         }, when
+
+
+def test_a_site_known_only_later_is_drawn_once_known(store: Client) -> None:
+    """Check-ins at S9 before any version of S9 is stored are filed under no place: the
+    series leaves them out while S9 is unknown at the cutoff, and draws them in S9's
+    district at cutoffs after its first version (dated later than the check-ins) arrives."""
+    s = Scenario()
+    s.add("sites", site("S1", t("00:00", 14), "s1"))
+    s.add("events", cin("P1", t("09:00"), "e1", sid="S1"))
+    s.add("events", cin("P2", t("09:10"), "e2", sid="S9"))
+    s.add("events", cin("P3", t("09:20"), "e3", sid="S9"))
+    s.add("events", cout("P3", t("10:40"), "e4"))
+    writer = RowWriter(store)
+    writer.write(run_core(s, at("12:00")).rows)
+    late = Scenario()
+    late.add("sites", site("S9", t("10:00"), "s9", district="徐汇区"))
+    writer.write(run_core(late, at("12:00")).rows)
+
+    def drawn(hhmm: str) -> list[tuple[object, ...]]:
+        parameters = {"at": ch_time(at(hhmm)), "tz": CITY_ZONE.key, "step_s": 600}
+        want = store.query(BRUTE, parameters=parameters).result_rows
+        got = store.query(VIEW, parameters=parameters).result_rows
+        assert [r for r in got if r[3] > 0] == want, hhmm
+        by_city = store.query(VIEW_BY_CITY, parameters=parameters).result_rows
+        assert [r for r in by_city if r[3] > 0] == store.query(
+            BRUTE_BY_CITY, parameters
+        ).result_rows
+        assert path(store, parameters) == 1
+        return want
+
+    # S9 unknown at 09:45: only P1 is drawn
+    assert {r[2] for r in drawn("09:45")} == {"浦东新区"}
+    # known at 10:50: P2 in 徐汇区 at 10:50 (P3 left at 10:40)
+    rows = drawn("10:50")
+    assert [r[2:] for r in rows if r[0] == max(r[0] for r in rows)] == [
+        ("徐汇区", 1),
+        ("浦东新区", 1),
+    ]

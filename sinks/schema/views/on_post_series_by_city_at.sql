@@ -19,25 +19,20 @@ WITH
     intDiv(cutoff_us, 60000000) * 60000000 AS minute_us,
     intDiv(midnight_us, 3600000000) * 3600000000 AS hour_us,
     fromUnixTimestamp64Micro(hour_us, 'UTC') AS hour,
-    -- the first moment a change at `us` reaches (1 for one before midnight), and the whole
-    -- minute at or after `us` (the change's row in district_series)
+    -- the first moment a change at `us` reaches (1 for one before midnight)
     us -> if(us <= midnight_us, 1,
              if(us <= last_us, intDiv(us - midnight_us + step_us - 1, step_us) + 1, n))
         AS moment_of,
-    us -> intDiv(us + 59999999, 60000000) * 60000000 AS minute_after,
     toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest,
-    -- the sites filed under a place that is not theirs at `at`, with (site, place filed,
-    -- place at `at`, known at `at`); and whether one was filed under two
+    -- the sites with a version of these days filed under a place that is not theirs at
+    -- `at`: (site, place at `at`, known at `at`)
     (
-        SELECT (groupArrayIf((f.site_key, f.filed, s.place, s.known), f.filings = 1),
-                max(f.filings) > 1)
+        SELECT groupUniqArray((f.site_key, s.place, s.known))
         FROM
         (
-            SELECT site_key, any((city, '')) AS filed,
-                   uniqExact(city) AS filings
+            SELECT site_key, (city, '') AS place
             FROM site_districts
             WHERE day >= toDate(hour - longest) AND day <= toDate(cutoff)
-            GROUP BY site_key
         ) AS f
         LEFT JOIN
         (
@@ -45,14 +40,9 @@ WITH
                    toUInt8(1) AS known
             FROM sites_at(at = {at:DateTime64(6, 'UTC')})
         ) AS s ON s.site_key = f.site_key
-        WHERE s.known = 0 OR f.filings > 1 OR f.filed != s.place
-    ) AS placed,
-    placed.1 AS moved,
-    arrayMap(m -> m.1, moved) AS moved_keys,
-    placed.2 AS refiled,
-    -- the changes read from shift versions: since the hour at or before midnight when a
-    -- site was filed under two places (every version of the day), else the part minute
-    if(refiled, hour_us, minute_us) AS raw_us
+        WHERE s.known = 0 OR f.place != s.place
+    ) AS moved,
+    arrayMap(m -> m.1, moved) AS moved_keys
 SELECT fromUnixTimestamp64Micro(if(k <= grid, midnight_us + (k - 1) * step_us, cutoff_us), 'UTC')
            AS time,
        place.1 AS city, place.2 AS district, toUInt32(people) AS people
@@ -71,7 +61,7 @@ FROM
             -- on post at the hour at or before midnight
             SELECT (city, '') AS place, toInt64(1) AS k, people AS d
             FROM district_series
-            WHERE NOT refiled AND kind = 'on_post' AND minute = hour
+            WHERE kind = 'on_post' AND minute = hour
             UNION ALL
             -- the whole minutes' changes since, each to the first moment it reaches
             SELECT place, toInt64(moment_of(b)) AS k, people AS d
@@ -80,80 +70,39 @@ FROM
                 SELECT (city, '') AS place, people,
                        toInt64(toUnixTimestamp(minute)) * 1000000 AS b
                 FROM district_series
-                WHERE NOT refiled AND kind = 'change' AND minute > hour
+                WHERE kind = 'change' AND minute > hour
                   AND minute <= fromUnixTimestamp64Micro(minute_us, 'UTC')
             )
             UNION ALL
-            -- the part minute before `at`, and the moved sites' versions
-            -- (taken from the district filed, given to the district at `at`);
-            -- or, with a site filed under two districts, every version of the day
-            SELECT s.place AS place, r.k AS k, r.d AS d
-            FROM
-            (
-                SELECT site_key, e.1 AS k, e.2 AS d
-                FROM
-                (
-                    -- ending in the part minute (one hour of shift_deltas), or starting
-                    -- in it and ending later (a short range of starts in each hour)
-                    SELECT site_key, toInt64(sign) AS v,
-                           toUnixTimestamp64Micro(started_at) AS start_us,
-                           toUnixTimestamp64Micro(ended_at) AS end_us
-                    FROM shift_deltas
-                    WHERE NOT refiled AND ended_at > fromUnixTimestamp64Micro(minute_us, 'UTC')
-                      AND ended_at <= cutoff AND started_at <= cutoff
-                    UNION ALL
-                    SELECT site_key, toInt64(sign) AS v,
-                           toUnixTimestamp64Micro(started_at) AS start_us,
-                           toUnixTimestamp64Micro(ended_at) AS end_us
-                    FROM shift_deltas
-                    WHERE NOT refiled AND started_at > fromUnixTimestamp64Micro(minute_us, 'UTC')
-                      AND started_at <= cutoff AND ended_at > cutoff
-                      AND ended_at <= cutoff + longest
-                    UNION ALL
-                    -- every version on post at one of the moments
-                    SELECT site_key, toInt64(sign) AS v,
-                           toUnixTimestamp64Micro(started_at) AS start_us,
-                           toUnixTimestamp64Micro(ended_at) AS end_us
-                    FROM shift_deltas
-                    WHERE refiled AND ended_at > hour AND ended_at <= cutoff + longest
-                      AND started_at <= cutoff AND started_at > hour - longest
-                )
-                ARRAY JOIN arrayFilter(x -> x.1 > 0, [
-                    (if(refiled, if(start_us <= hour_us AND end_us > hour_us, 1, 0), 0), v),
-                    (if(start_us > raw_us AND start_us <= cutoff_us, moment_of(start_us), 0), v),
-                    (if(end_us > raw_us AND end_us <= cutoff_us, moment_of(end_us), 0), -v)])
-                    AS e
-            ) AS r
-            INNER JOIN
-            (
-                SELECT cityHash64(site_id) AS site_key, (city, '') AS place
-                FROM sites_at(at = {at:DateTime64(6, 'UTC')})
-            ) AS s ON s.site_key = r.site_key
+            -- the part minute before `at`: all of it reaches `at`, the last moment
+            SELECT (city, '') AS place, n AS k, people AS d
+            FROM place_moments
+            WHERE moment > fromUnixTimestamp64Micro(minute_us, 'UTC') AND moment <= cutoff
             UNION ALL
+            -- the moved sites' versions: taken from the place filed, given to the place at
+            -- `at` (none when the site is unknown then)
             SELECT t.1 AS place, m.k AS k, m.d * t.2 AS d
             FROM
             (
-                SELECT site_key, e.1 AS k, e.2 AS d,
-                       moved[indexOf(moved_keys, site_key)] AS filing
+                SELECT filed, e.1 AS k, e.2 AS d,
+                       moved[indexOf(moved_keys, site_key)] AS placed
                 FROM
                 (
-                    SELECT site_key, toInt64(sign) AS v,
+                    SELECT site_key, (city, '') AS filed, toInt64(sign) AS v,
                            toUnixTimestamp64Micro(started_at) AS start_us,
                            toUnixTimestamp64Micro(ended_at) AS end_us
-                    FROM site_shifts
-                    WHERE NOT refiled AND notEmpty(moved_keys) AND has(moved_keys, site_key)
+                    FROM site_filings
+                    WHERE notEmpty(moved_keys) AND has(moved_keys, site_key)
                       AND started_at > hour - longest AND started_at <= cutoff
                 )
                 ARRAY JOIN arrayFilter(x -> x.1 > 0, [
                     (if(start_us <= hour_us AND end_us > hour_us, 1, 0), v),
-                    (if(minute_after(start_us) > hour_us AND minute_after(start_us) <= minute_us,
-                        moment_of(start_us), 0), v),
-                    (if(minute_after(end_us) > hour_us AND minute_after(end_us) <= minute_us,
-                        moment_of(end_us), 0), -v)])
+                    (if(start_us > hour_us AND start_us <= cutoff_us, moment_of(start_us), 0), v),
+                    (if(end_us > hour_us AND end_us <= cutoff_us, moment_of(end_us), 0), -v)])
                     AS e
             ) AS m
-            ARRAY JOIN arrayFilter(p -> p.2 != 0, [(m.filing.3, toInt64(m.filing.4)),
-                                                   (m.filing.2, toInt64(-1))]) AS t
+            ARRAY JOIN arrayFilter(p -> p.2 != 0, [(m.placed.2, toInt64(m.placed.3)),
+                                                   (m.filed, toInt64(-1))]) AS t
         )
         GROUP BY place, k
     )
