@@ -189,12 +189,12 @@ def test_site_statuses_on_the_edge_scenario_follow_spec(store: Client) -> None:
     RowWriter(store).write(run_core(scenario, now).rows)
     ref = reference.build(scenario.topic_order(), MAX, now)
     seen = 0
-    for at in [c + timedelta(minutes=m) for c in CUTOFFS for m in (0, 13, 41)]:
+    for when in [c + timedelta(minutes=m) for c in CUTOFFS for m in (0, 13, 41)]:
         want = sorted(
-            reference.site_statuses(ref, at, CITY_ZONE).values(), key=lambda s: s["site_id"]
+            reference.site_statuses(ref, when, CITY_ZONE).values(), key=lambda s: s["site_id"]
         )
-        got = site_statuses(LocalReader(store), at, CITY_ZONE, Scope())["sites"]
-        assert got == want, at
+        got = site_statuses(LocalReader(store), when, CITY_ZONE, Scope())["sites"]
+        assert got == want, when
         seen += sum(s["people"] for s in want)
     assert seen > 0
 
