@@ -321,12 +321,13 @@ def _person_filter(ask: Ask) -> str:
     return f" AND {_equal(ask.person)}" if ask.person else ""
 
 
-def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool, by: str = "") -> str:
+def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool | None, by: str = "") -> str:
     """The shifts not yet in a rollup (a row per value of the column `by`, if given):
     since `raw_from` (the cutoff's hour, or its UTC day
     for site and team scopes); for national scopes the changes to on_post_hours since the
     hour; for on_post_today the first shifts of the day since D and, unless on_post_hours
-    has it, the people on post at D."""
+    has it, the people on post at D. `whole_midnight` None (a view's): the reads of both
+    forms, each guarded by the constant `whole_midnight`, in one query."""
     k = ask.key
     recent = f" AND (started_at < {{first_hour:{T}}} OR started_at >= {{hour_start:{T}}})"
     branches = [
@@ -342,7 +343,6 @@ def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool, by: str = "") -> str:
         f"sumIf(len, reason = 'auto' AND ended_at >= {{raw_from:{T}}} "
         f"AND ended_at <= {{cutoff:{T}}}) AS auto_micros",
     ]
-    today = []
     if ask.hourly:
         new = f"started_at > {{hour_start:{T}}} AND ended_at > {{cutoff:{T}}}"
         gone = (
@@ -355,30 +355,56 @@ def _raw_sql(ask: Ask, scoped: str, whole_midnight: bool, by: str = "") -> str:
             f"sumIf(s * (end_us - {{hour_us:Int64}}), {gone}) AS gone_left",
             f"sumIf(s, {gone}) AS gone_n",
         ]
-    if whole_midnight:
+    whole, split = whole_midnight in (True, None), whole_midnight in (False, None)
+
+    def only(form: bool, branch: str) -> str:
+        if whole_midnight is not None:
+            return branch
+        return f"({'' if form else 'NOT '}{{whole_midnight:UInt8}} AND {branch})"
+
+    today, today_whole, today_split = [], [], []
+    if whole:
         # on_post_hours counts a shift started at D as on post at D; SPEC's first part
         # (started before D) does not, and the day-first sum below already has it
         branches.append(
-            f"(started_at = {{midnight:{T}}} AND ended_at > {{midnight:{T}}} "
-            f"AND ended_at <= {{midnight_after:{T}}})"
-        )
-        today.append(f"-sumIf(s, started_at = {{midnight:{T}}} AND ended_at > {{midnight:{T}}})")
-    if not ask.site_scoped:
-        if not whole_midnight:
-            branches.append(
-                f"(ended_at > {{midnight:{T}}} AND ended_at <= {{midnight_after:{T}}} "
-                f"AND started_at > {{midnight_before:{T}}} AND started_at < {{midnight:{T}}})"
+            only(
+                True,
+                f"(started_at = {{midnight:{T}}} AND ended_at > {{midnight:{T}}} "
+                f"AND ended_at <= {{midnight_after:{T}}})",
             )
-            today.append(f"sumIf(s, started_at < {{midnight:{T}}} AND ended_at > {{midnight:{T}}})")
-        since = recent if ask.hourly else ""
-        if not whole_midnight:  # else the first shifts of the day since the hour are read
+        )
+        today_whole.append(
+            f"-sumIf(s, started_at = {{midnight:{T}}} AND ended_at > {{midnight:{T}}})"
+        )
+    if not ask.site_scoped:
+        if split:
             branches.append(
-                f"(started_at >= {{midnight:{T}}} AND ended_at >= {{midnight:{T}}} "
-                f"AND ended_at <= {{after:{T}}}{since})"
+                only(
+                    False,
+                    f"(ended_at > {{midnight:{T}}} AND ended_at <= {{midnight_after:{T}}} "
+                    f"AND started_at > {{midnight_before:{T}}} AND started_at < {{midnight:{T}}})",
+                )
+            )
+            today_split.append(
+                f"sumIf(s, started_at < {{midnight:{T}}} AND ended_at > {{midnight:{T}}})"
+            )
+        since = recent if ask.hourly else ""
+        if split:  # else the first shifts of the day since the hour are read
+            branches.append(
+                only(
+                    False,
+                    f"(started_at >= {{midnight:{T}}} AND ended_at >= {{midnight:{T}}} "
+                    f"AND ended_at <= {{after:{T}}}{since})",
+                )
             )
         today.append(
             f"sumIf(s, started_at >= {{midnight:{T}}} AND bitTest(day_firsts, {k}){since})"
         )
+    if whole_midnight is None:
+        either = (" + ".join(t) or "0" for t in (today_whole, today_split))
+        today.insert(0, "if({{whole_midnight:UInt8}}, {}, {})".format(*either))
+    else:
+        today = today_whole + today_split + today
     sums.append(f"{' + '.join(today) or '0'} AS today")
     return (
         f"SELECT {by + ', ' if by else ''}{', '.join(sums)} "
@@ -638,10 +664,7 @@ def national_view() -> str:
     """CREATE for `metrics_tz(at, tz)`: every SPEC §4 metric national at `at`, D local
     midnight in `tz`, from the reads `read_metrics` sends for a national scope."""
     head = _head_sql(counts_recruits=True)
-    raw = _one_of(
-        ("v_whole_midnight", _raw_sql(NATIONAL, "", whole_midnight=True)),
-        ("NOT v_whole_midnight", _raw_sql(NATIONAL, "", whole_midnight=False)),
-    )
+    raw = _raw_sql(NATIONAL, "", whole_midnight=None)
     cover = _one_of(
         ("v_settled", f"SELECT sites_active, covered AS sites_covered FROM ({settled_sql(False)})"),
         (

@@ -5,6 +5,7 @@
 -- site filed under two places sent it to every version of the day. The shift versions
 -- the store holds are filed again as if written now, so that district_series,
 -- site_districts, site_filings and place_moments agree on where each was filed.
+-- metrics_tz reads the part hour for either form of local midnight in one query.
 CREATE TABLE IF NOT EXISTS site_filings
 (
     site_key   UInt64,
@@ -48,3 +49,4 @@ SELECT city_key, started_at, ended_at, site_key, sign, person_key, team_key, org
 FROM filed_shifts;
 VIEW on_post_series_at AS IN SCHEMA;
 VIEW on_post_series_by_city_at AS IN SCHEMA;
+VIEW metrics_tz AS IN SCHEMA;

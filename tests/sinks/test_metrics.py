@@ -338,6 +338,14 @@ def test_a_zone_whose_midnight_is_not_on_the_hour_reads_today_exactly(store):
     cutoffs = [midnight + timedelta(minutes=m) for m in (0, 1, 29, 31, 95, 125, 600, 1439)]
     bad = mismatches(reader, ref, cutoffs, PERSON_SCOPES, zone)
     assert not bad, bad[:2]
+    # and the Grafana wall's metrics_tz, which reads either form of D in one query
+    for cutoff in cutoffs:
+        want = {k: v for k, v in reference.metrics(ref, cutoff, zone, {}).items() if k != "at"}
+        wall = store.query(
+            "SELECT * FROM metrics_tz(at = {at:String}, tz = {tz:String})",
+            parameters={"at": ch_time(cutoff), "tz": str(zone)},
+        ).first_item
+        assert same(wall, want), cutoff
 
 
 def test_shifts_on_whole_hours_and_at_midnight_read_exactly(store):
