@@ -121,7 +121,7 @@ def test_site_statuses_at_any_cutoff_follow_spec(city: Client, hours_back: float
 
 def test_a_site_that_moves_is_drawn_in_its_city_and_district_at_the_cutoff(store: Client) -> None:
     """district_series files a shift version under its site's district when written: a site
-    moved afterwards is corrected from its own versions as filed (site_filings), those
+    moved afterwards is corrected from its own versions as filed (site_shifts), those
     filed before the move and, once more are written, those filed after it. Each way draws
     what every stored shift says, at cutoffs before and after the move, at steps that are
     and are not whole minutes. The site moves to a district of the same name in another

@@ -5,7 +5,9 @@
 -- reading one site's few rows decompresses about that much (with the defaults, 8,192
 -- rows and 64 KB-1 MB, a city's thousand ranges decompressed some 250 MB: 160 against
 -- 37 ms measured). People as a 64-bit hash of person_id (two of 1.4 million people share
--- one with odds of about 1 in 10^7).
+-- one with odds of about 1 in 10^7). `city` and `district`: the site's when the version
+-- was written (filed_shifts), the place it was filed under in district_series;
+-- on_post_series_at corrects a site whose place at its cutoff is another from these rows.
 CREATE TABLE IF NOT EXISTS site_shifts
 (
     site_key   UInt64,
@@ -15,7 +17,9 @@ CREATE TABLE IF NOT EXISTS site_shifts
     person_key UInt64,
     org        LowCardinality(String),
     role       LowCardinality(String),
-    reason     LowCardinality(String)
+    reason     LowCardinality(String),
+    city       LowCardinality(String),
+    district   LowCardinality(String)
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(started_at)

@@ -14,7 +14,7 @@
 -- Each shift version is filed under its site's place when it is written (filed_shifts).
 -- A site with a version of these days filed under a place that is not its place at `at`
 -- (it moved, or was unknown then) is corrected from its own versions as filed
--- (site_filings): each taken from the place it was filed under and given to the site's
+-- (site_shifts): each taken from the place it was filed under and given to the site's
 -- place at `at`, if it is known then.
 CREATE OR REPLACE VIEW on_post_series_at AS
 WITH
@@ -104,7 +104,7 @@ FROM
                     SELECT site_key, (city, district) AS filed, toInt64(sign) AS v,
                            toUnixTimestamp64Micro(started_at) AS start_us,
                            toUnixTimestamp64Micro(ended_at) AS end_us
-                    FROM site_filings
+                    FROM site_shifts
                     WHERE notEmpty(moved_keys) AND has(moved_keys, site_key)
                       AND started_at > hour - longest AND started_at <= cutoff
                 )

@@ -91,7 +91,7 @@ FROM
                     SELECT site_key, (city, '') AS filed, toInt64(sign) AS v,
                            toUnixTimestamp64Micro(started_at) AS start_us,
                            toUnixTimestamp64Micro(ended_at) AS end_us
-                    FROM site_filings
+                    FROM site_shifts
                     WHERE notEmpty(moved_keys) AND has(moved_keys, site_key)
                       AND started_at > hour - longest AND started_at <= cutoff
                 )
