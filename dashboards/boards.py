@@ -1,7 +1,7 @@
 """The four dashboards and the alert rules, as code.
 
 Every query reads the views analysts read, tested equal to what the CLI, the API and the
-built-in wall show (metrics_tz, site_board_at, on_post_series_at, org_hours_at,
+built-in wall show (counts_tz, site_board_at, on_post_series_at, org_hours_at,
 team_board_at, person_hours_at, alerts_current): the wall in Grafana and the bulletin
 cannot disagree. The time picker's
 `to` is the cutoff (`$__toTime_ms`); `$tz` is the pipeline's time zone, which fixes "today".
@@ -18,6 +18,7 @@ from dashboards.grafana import (
     DATASOURCE_UID,
     barchart,
     colour_by_value,
+    columns,
     constant,
     dashboard,
     first_ranked,
@@ -31,7 +32,7 @@ from dashboards.grafana import (
     table,
     timeseries,
 )
-from schemas.metrics import BY_NAME, CATALOGUE
+from schemas.metrics import BY_NAME, CATALOGUE, SITE_METRICS
 
 AT = "$__toTime_ms"
 TZ = "${tz:sqlstring}"
@@ -45,9 +46,11 @@ def tz_variable(zone: str) -> dict[str, Any]:
     return constant("tz", zone, "time zone (MUSTER_TZ)")
 
 
-# The wall's one read of every site at the cutoff: what the map draws, and the ranks by
-# which the understaffed list (worst first) and the freshness list (stalest first) keep
-# their first 100 rows; 0 for a site not on that list. Column name -> expression.
+# The wall's one read of every site at the cutoff: what the map draws, the ranks by which
+# the understaffed list (worst first) and the freshness list (stalest first) keep their
+# first 100 rows (0 for a site not on that list), and the SPEC §4 metrics about sites
+# counted over them (on every row: the tiles and the gauge show the last). Column name ->
+# expression.
 PLAIN = "site_id name district street lat lon status active people required short last_activity"
 SITE_LIST_SELECT = {
     **{name: name for name in PLAIN.split()},
@@ -56,6 +59,9 @@ SITE_LIST_SELECT = {
     "'understaffed' ORDER BY short DESC, people ASC, site_id), 0)",
     "stalest": "if(active, row_number() OVER (PARTITION BY active "
     "ORDER BY last_activity ASC NULLS FIRST, site_id), 0)",
+    "sites_active": "countIf(active) OVER ()",
+    "sites_covered": "countIf(status = 'covered') OVER ()",
+    "coverage": "if(sites_active = 0, 0, sites_covered / sites_active)",
 }
 SITE_LIST_COLUMNS = list(SITE_LIST_SELECT)
 SITE_LIST = (
@@ -67,23 +73,29 @@ SITE_LIST = (
 
 def wall(zone: str = DEFAULT_TZ) -> dict[str, Any]:
     panels = []
-    # every tile and the gauge show a column of one metrics_tz call (panel 1's): one
-    # query per refresh instead of one per figure
-    every = f"SELECT * FROM metrics_tz(at = {AT}, tz = {TZ})"
+    # every tile shows a column of one counts_tz call (panel 1's), but the tiles about
+    # sites and the gauge, which show a column of the map's site_board_at read: two
+    # queries per refresh instead of one per figure, and the gauge counts the sites the
+    # map colours
+    every = f"SELECT * FROM counts_tz(at = {AT}, tz = {TZ})"
+    board_id = len(TILES) + 2  # the map's, after the tiles and the gauge
     for n, metric in enumerate(TILES):
         decimals = 1 if metric.kind == "hours" else 0
         title = f"{metric.zh}{'（小时）' if metric.kind == 'hours' else ''} {metric.en}"
         tile = stat(title, every, ((n % 6) * 4, (n // 6) * 4, 4, 4), "short", decimals)
         tile["options"]["reduceOptions"]["fields"] = f"/^{metric.name}$/"
-        panels.append(tile if n == 0 else shared(tile, 1, metric.name))
+        source = board_id if metric.name in SITE_METRICS else 1
+        panels.append(tile if n == 0 else shared(tile, source, metric.name))
     coverage = BY_NAME["coverage"]
     gauged = gauge(f"{coverage.zh} {coverage.en}", every, (0, 8, 6, 8))
-    panels.append(shared(gauged, 1, coverage.name))
+    panels.append(shared(gauged, board_id, coverage.name))
     # the map and the site lists show one site_board_at read (the map's): each keeps its
     # rows by a rank computed there; one query per refresh instead of four
-    board_id = len(panels) + 1
+    assert board_id == len(panels) + 1
     sites_map = geomap("点位状态 Sites by status", SITE_LIST, (0, 25, 14, 12))
-    sites_map["transformations"] = [not_null("lat", "lon")]
+    # the map shows each site's own columns, not the ranks and counts it hands the others
+    own = [name for name in SITE_LIST_COLUMNS if name not in ("worst", "stalest", *SITE_METRICS)]
+    sites_map["transformations"] = [not_null("lat", "lon"), columns(own, SITE_LIST_COLUMNS)]
     panels.append(sites_map)
     understaffed = ["name", "district", "street", "short", "people", "required", "last_activity"]
     panels.append(

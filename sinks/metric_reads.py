@@ -660,9 +660,31 @@ def _constants(**instead: str) -> str:
     return ",\n    ".join(f"{_as_view(sql)} AS v_{name}" for name, sql in named.items())
 
 
-def national_view() -> str:
+HEAD_COMMENTS = {
+    True: (
+        "-- Every SPEC §4 metric national (no scope) at `at`, with D local midnight in `tz`.\n"
+        "-- Generated from sinks/metric_reads.py (national_view) by "
+        "`python -m sinks.metric_reads`:\n"
+        "-- the API's national reads, as one query.\n"
+        "-- SELECT * FROM metrics_tz(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai')\n"
+        "CREATE OR REPLACE VIEW metrics_tz AS"
+    ),
+    False: (
+        "-- metrics_tz but the three metrics about sites (sites_active, sites_covered, "
+        "coverage),\n"
+        "-- which it reads no coverage for: what the Grafana wall's tiles read (the wall counts\n"
+        "-- those three from its read of every site, site_board_at). Generated from\n"
+        "-- sinks/metric_reads.py (national_view) by `python -m sinks.metric_reads`.\n"
+        "-- SELECT * FROM counts_tz(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai')\n"
+        "CREATE OR REPLACE VIEW counts_tz AS"
+    ),
+}
+
+
+def national_view(sites: bool = True) -> str:
     """CREATE for `metrics_tz(at, tz)`: every SPEC §4 metric national at `at`, D local
-    midnight in `tz`, from the reads `read_metrics` sends for a national scope."""
+    midnight in `tz`, from the reads `read_metrics` sends for a national scope; or, without
+    `sites`, for `counts_tz(at, tz)`: every one but the SITE_METRICS (no coverage read)."""
     head = _head_sql(counts_recruits=True)
     raw = _raw_sql(NATIONAL, "", whole_midnight=None)
     cover = _one_of(
@@ -673,7 +695,8 @@ def national_view() -> str:
         ),
     )
     (teams,) = _distinct_sql(NATIONAL, BY_TIME)
-    constants = _constants()
+    # without the coverage read, nothing asks whether the cutoff's hour is settled
+    constants = _constants() if sites else _constants(fresh="(1, 0)", settled="0")
     reads = {
         "h": f"SELECT sumIf(n, name = 'longest') AS longest, "
         f"sumIf(n, name = 'orphan_checkouts') AS orphan_checkouts, "
@@ -684,12 +707,19 @@ def national_view() -> str:
         "c": cover,
         "t": teams,
     }
+    if not sites:
+        del reads["c"]
     joined = ", ".join(f"({_as_view(sql)}) AS {name}" for name, sql in reads.items())
-    return f"""-- Every SPEC §4 metric national (no scope) at `at`, with D local midnight in `tz`:
--- what the Grafana wall reads. Generated from sinks/metric_reads.py (national_view) by
--- `python -m sinks.metric_reads`: the API's national reads, as one query.
--- SELECT * FROM metrics_tz(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai')
-CREATE OR REPLACE VIEW metrics_tz AS
+    site_columns = (
+        """
+    toUInt64(c.sites_active) AS sites_active,
+    toUInt64(c.sites_covered) AS sites_covered,
+    if(sites_active = 0, 0, sites_covered / sites_active) AS coverage,"""
+        if sites
+        else ""
+    )
+    head_comment = HEAD_COMMENTS[sites]
+    return f"""{head_comment}
 WITH
     {constants}
 SELECT
@@ -701,14 +731,16 @@ SELECT
     toInt64(p.person_times + r.person_times) AS person_times,
     {HOURS} AS hours,
     (p.auto_micros + r.auto_micros) / 3600e6 AS hours_auto,
-    toInt64(t.teams) AS teams,
-    toUInt64(c.sites_active) AS sites_active,
-    toUInt64(c.sites_covered) AS sites_covered,
-    if(sites_active = 0, 0, sites_covered / sites_active) AS coverage,
+    toInt64(t.teams) AS teams,{site_columns}
     h.orphan_checkouts AS orphan_checkouts,
     h.dlq AS dlq
 FROM {joined};
 """
+
+
+def counts_view() -> str:
+    """CREATE for `counts_tz(at, tz)`: metrics_tz but the SITE_METRICS."""
+    return national_view(sites=False)
 
 
 def org_hours_view() -> str:
@@ -766,6 +798,7 @@ def city_series_view() -> str:
 # The views generated above (from the API's reads, and the series by city): name -> CREATE
 GENERATED = {
     "metrics_tz": national_view,
+    "counts_tz": counts_view,
     "org_hours_at": org_hours_view,
     "on_post_series_by_city_at": city_series_view,
 }

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schemas.errors import UnknownScope
+from schemas.metrics import SITE_METRICS
 from sinks import metric_reads
 from sinks.coverage import dirty_hours, fresh_sql, settle
 from sinks.queries import WARM_UP_WEEKS, Scope, ch_time, day_start, metrics, warm_up
@@ -451,6 +452,13 @@ def from_the_view(client, cutoff: datetime, zone: ZoneInfo, scope: Scope) -> dic
             parameters={"at": ch_time(cutoff), "tz": str(zone)},
         ).first_item
         assert {k: wall[k] for k in answer} == pytest.approx(answer), ("metrics_tz", cutoff)
+        # and counts_tz (the wall's tiles) all of it but the metrics about sites
+        counts = client.query(
+            "SELECT * FROM counts_tz(at = {at:String}, tz = {tz:String})",
+            parameters={"at": ch_time(cutoff), "tz": str(zone)},
+        ).first_item
+        assert set(counts) == set(wall) - set(SITE_METRICS), counts
+        assert counts == pytest.approx({k: wall[k] for k in counts}), ("counts_tz", cutoff)
     if scope.org and scope == Scope(org=scope.org):
         # org_hours_at has every organisation's hours and person-times at once
         orgs = client.query(

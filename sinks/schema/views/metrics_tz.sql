@@ -1,6 +1,6 @@
--- Every SPEC §4 metric national (no scope) at `at`, with D local midnight in `tz`:
--- what the Grafana wall reads. Generated from sinks/metric_reads.py (national_view) by
--- `python -m sinks.metric_reads`: the API's national reads, as one query.
+-- Every SPEC §4 metric national (no scope) at `at`, with D local midnight in `tz`.
+-- Generated from sinks/metric_reads.py (national_view) by `python -m sinks.metric_reads`:
+-- the API's national reads, as one query.
 -- SELECT * FROM metrics_tz(at = '2022-03-15 11:00:00', tz = 'Asia/Shanghai')
 CREATE OR REPLACE VIEW metrics_tz AS
 WITH

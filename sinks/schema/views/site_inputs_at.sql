@@ -7,6 +7,9 @@ WITH
     toDateTime64({at:DateTime64(6, 'UTC')}, 6, 'UTC') AS cutoff,
     toStartOfHour(cutoff) AS cutoff_hour,
     toStartOfDay(cutoff_hour) AS cutoff_day,
+    toUInt64(toUnixTimestamp64Micro(cutoff)) AS cutoff_us,
+    toUInt64(toUnixTimestamp(cutoff_hour)) * 1000000 AS cutoff_hour_us,
+    toUInt64(toUnixTimestamp(cutoff_day)) * 1000000 AS cutoff_day_us,
     toIntervalMicrosecond((SELECT toInt64(ifNull(max(micros), 0)) FROM shift_longest)) AS longest
 SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS district,
        s.street AS street, s.community AS community, s.kind AS kind, s.active AS active,
@@ -15,62 +18,84 @@ SELECT s.site_id AS site_id, s.name AS name, s.city AS city, s.district AS distr
 FROM sites_at(at = {at:DateTime64(6, 'UTC')}) AS s
 LEFT JOIN
 (
-    SELECT site_key, mapFromArrays(groupArray(role), groupArray(toUInt32(n))) AS on_post
+    -- people on post per site and role: at the whole hour at or before the cutoff
+    -- (site_role_hours, a row per site), plus the shift versions starting since, less
+    -- those ending since (the shift versions ending in that part hour, and those starting
+    -- in it and ending later: two short ranges of shift_deltas). A person's shifts never
+    -- overlap, so the net count is the distinct people.
+    SELECT site_key,
+           mapApply((r, n) -> (r, toUInt32(n)), mapFilter((r, n) -> n > 0, mapAdd(h.m, d.m)))
+               AS on_post
     FROM
     (
-        -- people on post per site and role: at the whole hour at or before the cutoff
-        -- (site_role_hours), plus the shift versions starting since, less those ending
-        -- since (the shift versions ending in that part hour, and those starting in it and
-        -- ending later: two short ranges of shift_deltas). A person's shifts never
-        -- overlap, so the net count is the distinct people.
-        SELECT site_key, role, sum(n) AS n
+        SELECT site_key, mapFromArrays(rolesMap.role, rolesMap.people) AS m
+        FROM site_role_hours FINAL
+        WHERE hour = cutoff_hour
+    ) AS h
+    FULL JOIN
+    (
+        SELECT site_key, mapFromArrays(groupArray(role), groupArray(n)) AS m
         FROM
         (
-            SELECT site_key, role, people AS n
-            FROM site_role_hours
-            WHERE hour = cutoff_hour
-            UNION ALL
-            SELECT site_key, role,
-                   toInt64(sign) * (toInt64(started_at > cutoff_hour) - 1) AS n
-            FROM shift_deltas
-            WHERE ended_at > cutoff_hour AND ended_at <= cutoff
-              AND started_at <= cutoff
-            UNION ALL
-            SELECT site_key, role, toInt64(sign) AS n
-            FROM shift_deltas
-            WHERE started_at > cutoff_hour AND started_at <= cutoff
-              AND ended_at > cutoff AND ended_at <= cutoff + longest
+            SELECT site_key, role, sum(n) AS n
+            FROM
+            (
+                SELECT site_key, role,
+                       toInt64(sign) * (toInt64(started_at > cutoff_hour) - 1) AS n
+                FROM shift_deltas
+                WHERE ended_at > cutoff_hour AND ended_at <= cutoff
+                  AND started_at <= cutoff
+                UNION ALL
+                SELECT site_key, role, toInt64(sign) AS n
+                FROM shift_deltas
+                WHERE started_at > cutoff_hour AND started_at <= cutoff
+                  AND ended_at > cutoff AND ended_at <= cutoff + longest
+            )
+            GROUP BY site_key, role
         )
-        GROUP BY site_key, role
-        HAVING n > 0
-    )
-    GROUP BY site_key
+        GROUP BY site_key
+    ) AS d USING (site_key)
 ) AS p ON p.site_key = cityHash64(s.site_id)
 LEFT JOIN
 (
     -- the latest activity moment at or before the cutoff (site_activity): in the cutoff's
-    -- part hour, or else in the site's latest hour before it with any, found from its
-    -- latest day before the cutoff's UTC day or the whole hours of that day so far.
-    -- FINAL sums each moment's count over retracted and current versions; WHERE keeps
-    -- the moments still counted.
-    SELECT site_key, toNullable(max(moment)) AS last_activity
-    FROM site_activity FINAL
-    WHERE kind = 'moment' AND n > 0
-      AND ((bucket = cutoff_hour AND moment <= cutoff)
-           OR (bucket, site_key) IN
-           (
-               SELECT max(moment), site_key
-               FROM site_activity FINAL
-               WHERE kind = 'hour' AND n > 0
-                 AND ((bucket = cutoff_day AND moment < cutoff_hour)
-                      OR (bucket, site_key) IN
-                      (
-                          SELECT max(bucket), site_key
-                          FROM site_activity FINAL
-                          WHERE kind = 'day' AND bucket < cutoff_day AND n > 0
-                          GROUP BY site_key
-                      ))
-               GROUP BY site_key
-           ))
+    -- part hour, or else in the site's latest hour before it with any, found in the
+    -- site's latest day before the cutoff's UTC day or the whole hours of that day so far.
+    -- FINAL sums each moment's count over retracted and current versions; only the
+    -- moments still counted are taken.
+    SELECT site_key, toNullable(fromUnixTimestamp64Micro(toInt64(max(latest)), 'UTC'))
+               AS last_activity
+    FROM
+    (
+        SELECT site_key,
+               arrayMax(arrayFilter((m, n) -> n > 0 AND m <= cutoff_us,
+                                    activityMap.us, activityMap.n)) AS latest
+        FROM site_activity FINAL
+        WHERE kind = 'moment'
+          AND (bucket = cutoff_hour OR (bucket, site_key) IN
+          (
+              SELECT toDateTime(intDiv(max(hour), 1000000), 'UTC'), site_key
+              FROM
+              (
+                  SELECT site_key,
+                         arrayMax(arrayFilter((h, n) -> n > 0 AND h < cutoff_hour_us,
+                                              activityMap.us, activityMap.n)) AS hour
+                  FROM site_activity FINAL
+                  WHERE kind = 'hour'
+                    AND (bucket = cutoff_day OR (bucket, site_key) IN
+                    (
+                        SELECT toDateTime(intDiv(arrayMax(arrayFilter(
+                                   (d, n) -> n > 0 AND d < cutoff_day_us,
+                                   activityMap.us, activityMap.n)), 1000000), 'UTC'),
+                               site_key
+                        FROM site_activity FINAL
+                        WHERE kind = 'day'
+                    ))
+              )
+              WHERE hour > 0
+              GROUP BY site_key
+          ))
+    )
+    WHERE latest > 0
     GROUP BY site_key
 ) AS a ON a.site_key = cityHash64(s.site_id);
