@@ -12,9 +12,9 @@ sites in scope, whether coverage is settled), then everything else. The definiti
 the view's; tests check the two agree at every cutoff and scope they know, and `muster
 bench` against a full re-read.
 
-Two views are generated from these reads (end of this module; `python -m
-sinks.metric_reads` writes them): `metrics_tz`, every metric national (the Grafana wall's
-tiles), and `org_hours_at`, hours per organisation.
+Views are generated from these reads (end of this module; `python -m sinks.metric_reads`
+writes them): `metrics_tz`, every metric national; `counts_tz`, the same but the metrics
+about sites (the Grafana wall's tiles); and `org_hours_at`, hours per organisation.
 """
 
 from __future__ import annotations
@@ -586,7 +586,7 @@ def _distinct_sql(ask: Ask, filed: Filed) -> list[str]:
     ]
 
 
-# The national reads above as one query: `metrics_tz`, what the Grafana wall reads. Each
+# The national reads above as one query: `metrics_tz` (and `counts_tz`, the wall's). Each
 # read is the text its builder gives the API; its parameters become constants the query
 # works out first (the longest shift and whether the cutoff's hour is settled are scalar
 # subqueries, run once while ClickHouse plans), and of two forms of a read only the one

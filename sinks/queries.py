@@ -1,7 +1,7 @@
 """Named queries: every SPEC §4 metric at any cutoff and scope, site inputs, alerts, series.
 
 Analysts and dashboards read the `metrics_at` view (sinks/schema/views), and the wall
-`metrics_tz`; the API, the CLI and the bulletin read the same rollups through
+`counts_tz` and `site_board_at`; the API, the CLI and the bulletin read the same rollups through
 sinks/metric_reads.py, a few queries written for the scope asked (metrics_tz is those
 reads for a national scope, as one query), which tests hold equal to the views.
 """

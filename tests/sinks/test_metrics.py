@@ -458,6 +458,7 @@ def from_the_view(client, cutoff: datetime, zone: ZoneInfo, scope: Scope) -> dic
             parameters={"at": ch_time(cutoff), "tz": str(zone)},
         ).first_item
         assert set(counts) == set(wall) - set(SITE_METRICS), counts
+        assert counts.pop("at") == wall["at"]
         assert counts == pytest.approx({k: wall[k] for k in counts}), ("counts_tz", cutoff)
     if scope.org and scope == Scope(org=scope.org):
         # org_hours_at has every organisation's hours and person-times at once
