@@ -26,11 +26,17 @@ SHARED = {"type": "datasource", "uid": "-- Dashboard --"}
 Panel = dict[str, Any]
 
 
+def _shared_target(source_id: int) -> dict[str, Any]:
+    """The "-- Dashboard --" query for panel `source_id`'s results as its query gave them,
+    not as its own transformations left them (Grafana's default, said here)."""
+    return {"refId": "A", "datasource": SHARED, "panelId": source_id, "withTransforms": False}
+
+
 def shared(panel: Panel, source_id: int, field: str) -> Panel:
     """`panel` showing the column `field` of panel `source_id`'s results instead of
     running a query of its own."""
     panel["datasource"] = SHARED
-    panel["targets"] = [{"refId": "A", "datasource": SHARED, "panelId": source_id}]
+    panel["targets"] = [_shared_target(source_id)]
     panel["options"]["reduceOptions"]["fields"] = f"/^{field}$/"
     return panel
 
@@ -39,7 +45,7 @@ def shown_rows(panel: Panel, source_id: int, transformations: list[dict[str, Any
     """`panel` (a table or map) showing panel `source_id`'s rows through Grafana's
     `transformations` instead of running a query of its own."""
     panel["datasource"] = SHARED
-    panel["targets"] = [{"refId": "A", "datasource": SHARED, "panelId": source_id}]
+    panel["targets"] = [_shared_target(source_id)]
     panel["transformations"] = transformations
     return panel
 

@@ -36,6 +36,8 @@ def queries() -> list[tuple[str, str, str, str]]:
         for panel in board["panels"]:
             for target in panel["targets"]:
                 if "panelId" in target:
+                    # the source's rows as its query gave them (what the tests compute)
+                    assert target["withTransforms"] is False, panel["title"]
                     source = by_id[target["panelId"]]
                     assert "panelId" not in source["targets"][0], "one level of sharing"
                     target = source["targets"][0]
