@@ -66,9 +66,9 @@ CATALOGUE = (
 BY_NAME = {m.name: m for m in CATALOGUE}
 NAMES = tuple(m.name for m in CATALOGUE)
 FLOATS = frozenset(m.name for m in CATALOGUE if m.is_float)
-# The bulletin's headline figures, in its order.
 # The three about sites: the Grafana wall counts them from its one read of every site
 SITE_METRICS = ("sites_active", "sites_covered", "coverage")
+# The bulletin's headline figures, in its order.
 HEADLINE = ("recruited", "on_post_now", "on_post_today", "cumulative_people", "person_times")
 
 COVERAGE_TARGET = 0.8  # the default of MUSTER_COVERAGE_TARGET

@@ -687,13 +687,6 @@ def national_view(sites: bool = True) -> str:
     `sites`, for `counts_tz(at, tz)`: every one but the SITE_METRICS (no coverage read)."""
     head = _head_sql(counts_recruits=True)
     raw = _raw_sql(NATIONAL, "", whole_midnight=None)
-    cover = _one_of(
-        ("v_settled", f"SELECT sites_active, covered AS sites_covered FROM ({settled_sql(False)})"),
-        (
-            "NOT v_settled",
-            f"SELECT sites_active, sites_covered FROM ({_coverage_sql(NATIONAL, '')})",
-        ),
-    )
     (teams,) = _distinct_sql(NATIONAL, BY_TIME)
     # without the coverage read, nothing asks whether the cutoff's hour is settled
     constants = _constants() if sites else _constants(fresh="(1, 0)", settled="0")
@@ -704,11 +697,19 @@ def national_view(sites: bool = True) -> str:
         f"FROM ({head})",
         "r": raw,
         "p": _past_sql(NATIONAL, BY_TIME),
-        "c": cover,
-        "t": teams,
     }
-    if not sites:
-        del reads["c"]
+    if sites:
+        reads["c"] = _one_of(
+            (
+                "v_settled",
+                f"SELECT sites_active, covered AS sites_covered FROM ({settled_sql(False)})",
+            ),
+            (
+                "NOT v_settled",
+                f"SELECT sites_active, sites_covered FROM ({_coverage_sql(NATIONAL, '')})",
+            ),
+        )
+    reads["t"] = teams
     joined = ", ".join(f"({_as_view(sql)}) AS {name}" for name, sql in reads.items())
     site_columns = (
         """
