@@ -2,8 +2,10 @@
 
 The same clickhouse-connect client code serves `chdb:///abs/path` and `http(s)://…` URLs.
 A chdb data directory may be opened by one process only, so the embedded store is guarded
-by a lock file: whoever holds it owns the store; others ask the owner, the worker, over
-its `/query` endpoint (sinks/reader.py).
+by a lock file: whoever holds it owns the store. `muster store` holds it and serves it
+over ClickHouse's HTTP interface (sinks/server.py), so every other process reaches it as
+it would reach a ClickHouse server; a lone worker started without it holds the store
+itself and answers read-only queries for the CLI on its `/query` endpoint (sinks/reader.py).
 
 The schema as it is now lives in sinks/schema: a file per table, view and materialized
 view, named after it. A new store is created from those files. The versioned migrations
@@ -14,6 +16,7 @@ store upgraded from the first migration equal to one created fresh.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -106,6 +109,26 @@ def split_statements(text: str) -> list[str]:
 
 
 _lock_handles: dict[Path, IO[str]] = {}
+
+STORE_FILE = "store.json"  # where `muster store` says it serves a data dir's store
+
+
+def served_store(data_dir: Path) -> str | None:
+    """The URL of the `muster store` serving `data_dir`'s embedded store, if one runs."""
+    try:
+        served = json.loads((data_dir / STORE_FILE).read_text())
+        os.kill(int(served["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(served["url"])
+
+
+def store_url(clickhouse_url: str, data_dir: Path) -> str:
+    """Where the store is: `MUSTER_CLICKHOUSE_URL` if set, else the `muster store` serving
+    the data dir, else the embedded store itself (for this process alone)."""
+    if clickhouse_url:
+        return clickhouse_url
+    return served_store(data_dir) or f"chdb://{(data_dir / 'store').resolve()}"
 
 
 def lock_embedded(data_dir: Path) -> None:

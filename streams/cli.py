@@ -28,6 +28,16 @@ def _cutoff(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"--at {text!r} {exc}") from exc
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="muster", description="Live volunteer deployment numbers for command centres."
@@ -36,10 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run broker, worker and simulator on this machine")
     up.add_argument("--no-simulator", action="store_true", help="leave input topics to others")
+    up.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="pipeline workers sharing the partitions (default 1; ports MUSTER_WORKER_PORT on)",
+    )
     _simulation_options(up)
 
     sub.add_parser("broker", help="run the embedded Kafka broker (Tansu, topics kept on disk)")
     sub.add_parser("worker", help="run one pipeline worker")
+    sub.add_parser(
+        "store",
+        help="serve the embedded store over ClickHouse's HTTP interface (MUSTER_STORE_PORT)",
+    )
     sub.add_parser("migrate", help="create or upgrade the store's tables and views")
 
     m = sub.add_parser("metrics", help="every SPEC metric at a cutoff")
@@ -233,6 +254,12 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     return run_broker(settings)
 
 
+def cmd_store(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.server import serve
+
+    return serve(settings)
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
@@ -326,6 +353,7 @@ COMMANDS = {
     "up": cmd_up,
     "broker": cmd_broker,
     "worker": cmd_worker,
+    "store": cmd_store,
     "migrate": cmd_migrate,
     "metrics": cmd_metrics,
     "bulletin": cmd_bulletin,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -10,10 +11,12 @@ import threading
 import time
 import urllib.request
 from datetime import datetime
+from pathlib import Path
 
 from schemas.errors import MusterError
 from sinks.queries import Scope, metrics
-from sinks.reader import Reader, WorkerReader, read_worker_file
+from sinks.reader import LocalReader, Reader, read_worker_file
+from sinks.store import connect, served_store
 from streams.broker import create_topics, is_listening, start_tansu
 from streams.settings import Settings
 
@@ -53,6 +56,15 @@ def stop_child(child: subprocess.Popen[bytes], timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+
+
+def stop_together(children: list[subprocess.Popen[bytes]], timeout: float = 30) -> None:
+    """SIGTERM to each, then each waited for (SIGKILL after `timeout` seconds)."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        stop_child(child, timeout)
 
 
 def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], timeout: float) -> str:
@@ -119,36 +131,99 @@ def status_line(reader: Reader, settings: Settings) -> str:
     )
 
 
+def start_store(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
+    """The store every process reaches by URL: MUSTER_CLICKHOUSE_URL when set, else the
+    `muster store` already serving the data dir, else one started here."""
+    if settings.clickhouse_url:
+        return None, settings.clickhouse_url
+    if served := served_store(settings.data_dir):
+        print(f"up: using the store {served} already serves", file=sys.stderr)
+        return None, served
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        store = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "store"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{settings.store_port}"
+    deadline = time.monotonic() + 300  # a first start creates the schema; an upgrade migrates
+    while time.monotonic() < deadline:
+        if store.poll() is not None:
+            raise MusterError(
+                f"the store exited with code {store.returncode} (is port {settings.store_port} "
+                f"taken? set MUSTER_STORE_PORT); see {log_path}"
+            )
+        if served_store(settings.data_dir) == url:
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=1):
+                    return store, url
+            except OSError:
+                pass
+        time.sleep(0.3)
+    stop_child(store)
+    raise MusterError(f"the store did not answer on {url} within 300 s; see {log_path}")
+
+
+def worker_settings(settings: Settings, url: str, n: int) -> Settings:
+    """Worker `n`'s settings under `muster up`: the store by URL, its own port and folder."""
+    return settings.model_copy(
+        update={
+            "clickhouse_url": url,
+            "worker_port": settings.worker_port + n,
+            "data_dir": settings.data_dir / "workers" / str(n),
+        }
+    )
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    return os.environ | {
+        "MUSTER_CLICKHOUSE_URL": settings.clickhouse_url,
+        "MUSTER_WORKER_PORT": str(settings.worker_port),
+        "MUSTER_DATA_DIR": str(settings.data_dir),
+    }
+
+
 def run_up(settings: Settings, args: argparse.Namespace) -> int:
-    """Broker + worker + ingest gateway + (unless --no-simulator) the simulator; Ctrl-C or
-    SIGTERM stops them all: the simulator, the gateway, then the worker (which stores what it
-    holds and commits), then the broker."""
+    """Broker + store + workers + ingest gateway + (unless --no-simulator) the simulator;
+    Ctrl-C or SIGTERM stops them all: the simulator, the gateway, then the workers (which
+    store what they hold and commit), then the store and the broker."""
     _stop_on_signals()
-    children: list[subprocess.Popen[bytes]] = []
+    broker = store = gateway = None
+    workers: list[subprocess.Popen[bytes]] = []
     stop_simulator = threading.Event()
     simulator: threading.Thread | None = None
     try:
         if is_listening(settings.kafka_bootstrap):
             print(f"up: using the broker already on {settings.kafka_bootstrap}", file=sys.stderr)
         else:
-            children.append(start_tansu(settings, settings.data_dir / "broker.log"))
+            broker = start_tansu(settings, settings.data_dir / "broker.log")
             print(
                 f"up: broker on {settings.kafka_bootstrap} ({storage_words(settings)})",
                 file=sys.stderr,
             )
         create_topics(settings)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], start_new_session=True
-        )
-        children.append(worker)
-        url = wait_for_worker(settings, worker, timeout=120)
-        print(f"up: worker ready, queries served at {url}", file=sys.stderr)
+        store, url = start_store(settings, settings.data_dir / "store.log")
+        if store is not None:
+            print(f"up: store at {url} (ClickHouse HTTP interface)", file=sys.stderr)
+        for n in range(args.workers):
+            mine = worker_settings(settings, url, n)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=child_env(mine),
+                start_new_session=True,
+            )
+            workers.append(worker)
+            where = wait_for_worker(mine, worker, timeout=120)
+            print(f"up: worker {n + 1} of {args.workers} ready at {where}", file=sys.stderr)
         gateway = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "gateway"],
+            env=child_env(worker_settings(settings, url, 0))
+            | {"MUSTER_DATA_DIR": str(settings.data_dir)},
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )
-        children.append(gateway)
         print(f"up: {wait_for_gateway(settings, gateway, timeout=30)}", file=sys.stderr)
         if not args.no_simulator:
             from streams.sim.simulator import produce_live, run_simulation
@@ -162,11 +237,13 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
             "up: running; `muster metrics --json` in another terminal; Ctrl-C stops",
             file=sys.stderr,
         )
-        reader = WorkerReader(url)
-        while worker.poll() is None:
+        reader = LocalReader(connect(url, settings.database, create=False))
+        while all(w.poll() is None for w in workers):
             print(f"up: {status_line(reader, settings)}", file=sys.stderr, flush=True)
             time.sleep(10)
-        return worker.returncode or 1
+        gone = next(n for n, w in enumerate(workers) if w.poll() is not None)
+        print(f"up: worker {gone + 1} exited with code {workers[gone].returncode}", file=sys.stderr)
+        return workers[gone].returncode or 1
     except KeyboardInterrupt:
         return 0
     finally:
@@ -179,5 +256,6 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
         stop_simulator.set()
         if simulator is not None:
             simulator.join(timeout=10)
-        for child in reversed(children):  # the gateway, the worker, then the broker
-            stop_child(child)
+        # the gateway, the workers (together: each stores what it holds), the store, the broker
+        for group in ([gateway], workers, [store], [broker]):
+            stop_together([child for child in group if child is not None])

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="Coverage the command centre expects: below it the screens show red",
     )
     events_partitions: int = Field(4, ge=1, description="Partitions of the events topic")
+    store_port: int = Field(
+        8123, ge=1, le=65535, description="`muster store`: port of its ClickHouse HTTP interface"
+    )
+    store_host: str = Field(
+        "127.0.0.1", description="`muster store`: address it listens on (0.0.0.0: every one)"
+    )
     worker_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port (queries)")
     gateway_port: int = Field(8000, ge=1, le=65535, description="Ingest gateway HTTP port")
     ingest_tokens: Path | None = Field(
@@ -76,10 +82,11 @@ class Settings(BaseSettings):
 
     @property
     def store_url(self) -> str:
-        """The ClickHouse DSN, defaulting to the embedded chdb store in the data dir."""
-        if self.clickhouse_url:
-            return self.clickhouse_url
-        return f"chdb://{(self.data_dir / 'store').resolve()}"
+        """The ClickHouse DSN: MUSTER_CLICKHOUSE_URL, else the `muster store` serving the
+        data dir, else the embedded chdb store in it (sinks/store.py)."""
+        from sinks.store import store_url
+
+        return store_url(self.clickhouse_url, self.data_dir)
 
     @property
     def store_is_embedded(self) -> bool:

@@ -20,7 +20,7 @@ from streams.broker import start_tansu
 from streams.settings import Settings
 from streams.sim.simulator import Plan, generate
 from tests.scenarios import Core, fold, merged
-from tests.workers import Gateway, Worker, free_port
+from tests.workers import Gateway, StoreProcess, Worker, free_port
 
 CITY_ZONE = ZoneInfo("Asia/Shanghai")
 CITY_NOW = datetime(2022, 3, 20, 5, 30, tzinfo=UTC)
@@ -54,6 +54,14 @@ def bootstrap() -> Iterator[str]:
     yield address
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def served_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`muster store` as a process, once per test session: its URL."""
+    store = StoreProcess(tmp_path_factory.mktemp("served"))
+    yield store.start()
+    store.stop()
 
 
 @pytest.fixture

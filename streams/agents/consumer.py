@@ -1,4 +1,5 @@
-"""Faust's Kafka consumer, handing each fetched record to its stream for less.
+"""Faust's Kafka consumer, handing each fetched record to its stream for less, and handing
+partitions over cleanly in a rebalance (`on_partitions_revoked`, streams/agents/context.py).
 
 Faust's fetch loop passes every record on with `wait_first(callback(message),
 suspend_flow.wait())`: the hand-over races the flow being suspended (a rebalance), so that a
@@ -16,11 +17,20 @@ from collections.abc import Coroutine
 from typing import Any
 
 from faust.transport.drivers import aiokafka
+from faust.types import TP
 from mode.services import WaitResults
 
 
 class Consumer(aiokafka.Consumer):
     _interrupt: asyncio.Future[Any] | None = None
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """The app's `hand_over` (store and commit what is held) first: Faust's own revoke
+        forgets the revoked partitions' acks before it tells the app anything."""
+        hand_over = getattr(self.app, "hand_over", None)
+        if revoked and hand_over is not None and not self.app.should_stop:
+            await hand_over(revoked)
+        await super().on_partitions_revoked(revoked)
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         if timeout is None and len(coros) == 2 and _waits_on(coros[1], self.suspend_flow):

@@ -6,14 +6,18 @@ the rows waiting for the store, the diffs waiting for their batch, and the count
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.types import EventT, StreamT, TableT
+from aiokafka.partitioner import murmur2
+from faust.types import TP, EventT, StreamT, TableT
 
 from schemas.dlq import DeadLetter
 from schemas.errors import InvalidEvent
@@ -28,6 +32,9 @@ from streams.broker import SITE_CHANGES
 from streams.core.live import Diff, diffs_message
 from streams.core.rows import dlq_row
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+HAND_OVER_SECONDS = 5.0  # the longest a rebalance waits for the records in hand
 
 Event = EventT[bytes]
 Stream = StreamT[bytes]
@@ -91,6 +98,38 @@ class Context:
     # touches most sites many times), and it is sent before those records are acked.
     outbox: dict[str, list[Diff]] = field(default_factory=dict)
     timetable: Timetable = field(default_factory=Timetable)
+    handling: int = 0  # records an agent is in the middle of
+
+    def owns(self, topic: faust.TopicT, partition: int) -> bool:
+        """Whether this worker reads `partition` of `topic` now."""
+        name = next(iter(topic.topics))
+        return TP(name, partition) in self.app.consumer.assignment()
+
+    def owned_keys(self, topic: faust.TopicT, keys: Iterable[str]) -> list[str]:
+        """Those of `keys` whose records land on a partition of `topic` this worker reads
+        (the producer's partitioner: murmur2 of the key, as Kafka's Java client)."""
+        name = next(iter(topic.topics))
+        mine = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == name}
+        count = topic.partitions or self.settings.events_partitions
+        return [k for k in keys if (murmur2(k.encode()) & 0x7FFFFFFF) % count in mine]
+
+    async def hand_over(self, revoked: set[TP]) -> None:
+        """Before partitions move to another worker (a rebalance): stop taking records,
+        let the ones in hand finish, store what is held and commit it. The next owner
+        then starts where this worker stopped, from tables that hold all of it, and no
+        record is written by two workers. (Faust forgets the acks of revoked partitions
+        before it tells the app, so this runs before Faust's own revoke, streams/agents/
+        consumer.py.)"""
+        consumer = self.app.consumer
+        consumer.stop_flow()
+        self.app.flow_control.suspend()
+        self.app.flow_control.clear()
+        deadline = time.monotonic() + HAND_OVER_SECONDS
+        while self.handling and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self.pending.flush()
+        await consumer.commit()
+        log.info("handed over %d partitions: held records stored and committed", len(revoked))
 
     def __post_init__(self) -> None:
         self.pending = PendingRows(
@@ -149,7 +188,11 @@ def agent(ctx: Context, topic: faust.TopicT, name: str, handle: Handle) -> None:
     async def process(stream: Stream) -> None:
         stream = stream.noack()  # type: ignore[attr-defined]
         async for event in stream.events():
-            await handle(ctx, stream, event)
+            ctx.handling += 1
+            try:
+                await handle(ctx, stream, event)
+            finally:
+                ctx.handling -= 1
             await ctx.pending.flush_if_due()
 
     process.__name__ = process.__qualname__ = name.replace("-", "_")
@@ -190,4 +233,5 @@ def build(settings: Settings, writer: RowWriter, store_thread: Executor) -> Cont
     ctx.recall.know("people", lambda: list(ctx.persons.keys()))
     ctx.recall.know("site ids", lambda: list(ctx.site_ids.keys()))
     ctx.recall.know("sites", lambda: list(ctx.live.keys()))
+    app.hand_over = ctx.hand_over  # type: ignore[attr-defined]  # streams/agents/consumer.py
     return ctx

@@ -60,15 +60,19 @@ class Rescan:
                 await ctx.site_changes.send(key=site_id.encode(), value=REPUBLISH)
             else:
                 ctx.timetable.set(site_id, SiteLive.from_json(site_id, data).next_due(now))
-        if fresh:  # sites the store holds and the table lost: read back, then scheduled
-            for site_id in sorted(await ctx.recall.forgotten("sites")):
+        if fresh:  # sites of this worker the store holds and the table lost: read back
+            forgotten = ctx.owned_keys(ctx.site_changes, await ctx.recall.forgotten("sites"))
+            for site_id in sorted(forgotten):
                 await ctx.site_changes.send(key=site_id.encode(), value=REPUBLISH)
 
 
 async def settle_coverage(ctx: Context) -> None:
     """Finished hours whose settled coverage is missing or stale (a late record) are
     settled: metrics then read them instead of every shift on post. On the store's thread,
-    between writes, an hour at a time for about a second."""
+    between writes, an hour at a time for about a second; by one worker of several, the
+    one reading partition 0 of the events."""
+    if not ctx.owns(ctx.events, 0):
+        return
     before = datetime.now(UTC) - timedelta(minutes=1)
     client = ctx.writer.client
     loop = asyncio.get_running_loop()
