@@ -18,9 +18,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# `make up WORKERS=3`: pipeline workers sharing the partitions
+WORKERS ?= 1
+
 up: install
 	-@$(MAKE) --no-print-directory system PACKAGES=fonts-noto-cjk  # Chinese in the PNG bulletin
-	$(BIN)/muster up
+	$(BIN)/muster up --workers $(WORKERS)
 
 system:
 	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

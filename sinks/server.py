@@ -441,6 +441,11 @@ class StoreRequest(BaseHTTPRequestHandler):
 
     def _call(self, params: dict[str, str], body: bytes, readonly: bool) -> Call:
         body = decompress(body, self.headers.get("Content-Encoding", "").strip().lower())
+        kind = self.headers.get("Content-Type", "")
+        if kind.startswith("multipart/form-data"):  # the query and parameters as form fields
+            fields = form_fields(body, kind)
+            params = params | {k: v.decode() for k, v in fields.items() if k != "query"}
+            params["query"], body = fields.get("query", b"").decode(), b""
         if params.get("decompress") == "1" or params.get("compress") == "1":
             raise StoreRefusal(
                 1,
@@ -520,6 +525,26 @@ class StoreRequest(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def form_fields(body: bytes, content_type: str) -> dict[str, bytes]:
+    """The fields of a multipart/form-data body (clickhouse-connect sends a query and its
+    parameters so when they are too long for a URL). Files (external data) are refused."""
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    if boundary is None:
+        raise StoreRefusal(1, "UNSUPPORTED_METHOD", "multipart/form-data without a boundary")
+    fields = {}
+    for part in body.split(b"--" + boundary[1].encode())[1:]:
+        if part.startswith(b"--"):
+            break
+        head, _, value = part.partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]*)"', head)
+        if name is None:
+            continue
+        if re.search(rb"filename=", head):
+            raise StoreRefusal(1, "UNSUPPORTED_METHOD", "external data (a file field) is not served")
+        fields[name[1].decode()] = value.removesuffix(b"\r\n")
+    return fields
 
 
 def _content_type(fmt: str) -> str:

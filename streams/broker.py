@@ -141,3 +141,15 @@ def create_topics(settings: Settings, timeout: float = 30) -> list[str]:
         return created
     finally:
         admin.close()
+
+
+def events_partitions(settings: Settings) -> int:
+    """The partitions of the events topic as the broker has it: whoever created it set
+    them (MUSTER_EVENTS_PARTITIONS there), and a worker must match it."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="muster-admin")
+    try:
+        found = admin.describe_topics([settings.topic("events")])
+    finally:
+        admin.close()
+    partitions = found[0].get("partitions") if found else None
+    return len(partitions) if partitions else settings.events_partitions

@@ -143,6 +143,13 @@ def start_store(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[by
     with log_path.open("ab") as log:
         store = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "store"],
+            env=os.environ
+            | {
+                "MUSTER_DATA_DIR": str(settings.data_dir),
+                "MUSTER_DATABASE": settings.database,
+                "MUSTER_STORE_PORT": str(settings.store_port),
+                "MUSTER_STORE_HOST": settings.store_host,
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

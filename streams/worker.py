@@ -25,7 +25,7 @@ from sinks.store import connect, lock_embedded, migrate
 from sinks.writer import RowWriter
 from streams.agents.app import create_app
 from streams.agents.context import Context
-from streams.broker import create_topics, is_listening
+from streams.broker import create_topics, events_partitions, is_listening
 from streams.settings import Settings
 from streams.web.api import add_api
 from streams.web.wall import add_wall
@@ -42,6 +42,15 @@ def build_worker(settings: Settings) -> Context:
     if applied:
         log.info("store migrated: %s", ", ".join(applied))
     create_topics(settings)
+    if (partitions := events_partitions(settings)) != settings.events_partitions:
+        log.info(
+            "the events topic has %d partitions (MUSTER_EVENTS_PARTITIONS=%d only sets them "
+            "when muster creates it): this worker uses %d",
+            partitions,
+            settings.events_partitions,
+            partitions,
+        )
+        settings = settings.model_copy(update={"events_partitions": partitions})
     # One thread does all store work: chdb hung here once with writes and reads on several
     # threads sharing a client (chdb-io/chdb issue 426 is alike: a SELECT that never
     # returned). The one exception is below, read-only.
@@ -104,6 +113,16 @@ def add_query_view(pipeline: Context, client: Any, executor: Executor) -> None:
     class CountersView(View):
         async def get(self, request: Request) -> Response:
             return self.json(pipeline.counters)
+
+    @app.page("/partitions")
+    class PartitionsView(View):
+        async def get(self, request: Request) -> Response:
+            """The input partitions this worker reads now, per topic (several workers
+            share them, and a rebalance moves them)."""
+            mine: dict[str, list[int]] = {}
+            for tp in app.consumer.assignment():
+                mine.setdefault(tp.topic, []).append(tp.partition)
+            return self.json({topic: sorted(parts) for topic, parts in sorted(mine.items())})
 
 
 def collect_less() -> None:

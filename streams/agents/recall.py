@@ -59,9 +59,10 @@ class Recall:
             keys = self.known[table]()
             self.lost[table] = await self._on_store(STORED[table], self.client, keys)
             if self.lost[table]:
-                log.warning(
-                    "the store holds %d %s this worker's table does not (its state was lost):"
-                    " each is read back from the store when first met",
+                log.info(
+                    "the store holds %d %s this worker's table does not (other workers', "
+                    "or this worker's own lost with the broker's state): each of its own "
+                    "is read back from the store when first met",
                     len(self.lost[table]),
                     table,
                 )

@@ -89,6 +89,10 @@ def test_clickhouse_connect_writes_reads_and_sees_errors(served_store: str, db: 
         parameters={"upto": 3000, "no": "none"},
     ).result_rows
     assert got == [(3000, sum(range(3000)), 1500, at.replace(tzinfo=None), 2)]
+    # parameters too long for a URL go as multipart/form-data fields
+    names = [f"p{i}" for i in range(0, 5000, 2)]
+    sql = "SELECT count() FROM things WHERE name IN {names:Array(String)}"
+    assert ch.query(sql, parameters={"names": names}).result_rows == [(2500,)]
     first = ch.query("SELECT * FROM things ORDER BY id LIMIT 2").result_rows
     assert first[1] == (1, "p1", at.replace(tzinfo=None), "nat", None, ["a", "b"])
     ch.raw_insert("things", ["id", "name"], '{"id": 90000, "name": "json"}\n', fmt="JSONEachRow")
