@@ -1,9 +1,9 @@
 """`make bench`: city-scale runs on the embedded profile, timed (never a test assertion).
 
-Starts Tansu, `muster store` and `--workers` workers (or, with `--store in-process`, one
-worker holding the embedded store itself), waits until they share the events topic's
-partitions, produces a scenario unthrottled, and reports the produce rate, the settle time
-and end-to-end records/s.
+Starts Tansu, produces a scenario unthrottled, then starts `muster store` and `--workers`
+workers at once (or, with `--store in-process`, one worker holding the embedded store
+itself) and times the drain: until every record is read, and until the numbers settle.
+Reports CPU seconds per process.
 
 - `--scenario city` (default): a simulated city (45,000 volunteers, 800 sites, 3 days up to
   now); settled when every event is stored.
@@ -31,7 +31,7 @@ from typing import Any
 from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader, Reader, WorkerReader
 from sinks.store import connect
-from streams.broker import start_tansu
+from streams.broker import create_topics, start_tansu
 from streams.launcher import child_env, start_store, stop_together, wait_for_worker, worker_settings
 from streams.settings import Settings
 from streams.sim import shanghai
@@ -80,58 +80,71 @@ def main() -> None:
     broker = start_tansu(settings)
     children: list[subprocess.Popen[bytes]] = []
     try:
-        started = time.monotonic()
-        url = ""
-        if args.store == "served":
-            store, url = start_store(settings, data / "store.log")
-            assert store is not None
-            children.append(store)
-        workers = []
-        for n in range(args.workers):
-            mine = worker_settings(settings, url, n) if url else settings
-            mine = mine.model_copy(update={"worker_port": 26066 + n})
-            mine.data_dir.mkdir(parents=True, exist_ok=True)
-            log = (mine.data_dir / "worker.log").open("wb")
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                env=env | (child_env(mine) if url else {"MUSTER_WORKER_PORT": "26066"}),
-                stdout=log,
-                stderr=log,
-            )
-            children.append(worker)
-            workers.append(wait_for_worker(mine, worker, timeout=120))
-        reader: Reader = (
-            LocalReader(connect(url, settings.database, create=False))
-            if url
-            else WorkerReader(workers[0])
-        )
-        _wait_shared(workers, settings.topic("events"), args.partitions)
-        print(
-            f"bench: {args.workers} worker(s) ready in {time.monotonic() - started:.1f} s, "
-            f"store {args.store}, {args.partitions} partitions",
-            flush=True,
-        )
+        create_topics(settings)
         if args.scenario == "city":
-            plan = Plan(args.people, args.sites, args.days, zone=settings.zone)
-            records = generate(plan)
+            records = generate(Plan(args.people, args.sites, args.days, zone=settings.zone))
         else:
             records = shanghai.generate()
         t0 = time.monotonic()
         produce(settings, records, rate=0, label="bench")
         produced = time.monotonic() - t0
-        if args.scenario == "city":
-            _wait_stored(reader, records, t0 + args.timeout)
-        else:
-            _wait_exact(reader, records, t0 + args.timeout)
-        settle = time.monotonic() - t0
         print(
             f"bench: {len(records):,} records produced in {produced:.1f} s "
-            f"({len(records) / produced:,.0f}/s); settled in {settle:.1f} s "
-            f"({len(records) / settle:,.0f} records/s end to end)"
+            f"({len(records) / produced:,.0f}/s), before any worker starts",
+            flush=True,
+        )
+        want = _wanted(records) if args.scenario != "city" else []
+        url = ""
+        if args.store == "served":
+            store, url = start_store(settings, data / "store.log")
+            assert store is not None
+            children.append(store)
+        started = time.monotonic()  # the drain: from the workers' start until exact
+        mine = [
+            (worker_settings(settings, url, n) if url else settings).model_copy(
+                update={"worker_port": 26066 + n}
+            )
+            for n in range(args.workers)
+        ]
+        for one in mine:  # all at once, as `muster up --workers N` starts them
+            one.data_dir.mkdir(parents=True, exist_ok=True)
+            log = (one.data_dir / "worker.log").open("wb")
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "streams.cli", "worker"],
+                    env=env | (child_env(one) if url else {"MUSTER_WORKER_PORT": "26066"}),
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        procs = children[1:] if url else children
+        workers = [wait_for_worker(one, p, 120) for one, p in zip(mine, procs, strict=True)]
+        reader: Reader = (
+            LocalReader(connect(url, settings.database, create=False))
+            if url
+            else WorkerReader(workers[0])
+        )
+        deadline = started + args.timeout
+        _wait_read(workers, len(records), deadline)
+        read = time.monotonic() - started
+        if args.scenario == "city":
+            _wait_stored(reader, records, deadline)
+        else:
+            _wait_exact(reader, want, deadline)
+        settle = time.monotonic() - started
+        print(
+            f"bench: {args.workers} worker(s), store {args.store}, {args.partitions} "
+            f"partitions: every record read in {read:.1f} s, settled in {settle:.1f} s after "
+            f"the workers started ({len(records) / settle:,.0f} records/s drained)"
         )
         for where in workers:
             with urllib.request.urlopen(f"{where}/counters", timeout=5) as answer:
                 print(f"bench: worker {where} counters {answer.read().decode()}")
+        busy = ", ".join(
+            f"{name} {cpu_seconds(pid):.0f}" for name, pid in _processes(children, url)
+        )
+        own = cpu_seconds(os.getpid())
+        print(f"bench: CPU seconds by the end: {busy}; this bench process {own:.0f}")
         if args.scenario == "city":
             print(f"bench: {metrics(reader, datetime.now(settings.zone), settings.zone, Scope())}")
         else:
@@ -148,18 +161,16 @@ def main() -> None:
         broker.terminate()
 
 
-def _wait_shared(workers: list[str], topic: str, partitions: int) -> None:
-    """Until the workers together read every partition of `topic`."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        held = []
-        for where in workers:
-            with urllib.request.urlopen(f"{where}/partitions", timeout=5) as answer:
-                held += json.load(answer).get(topic, [])
-        if sorted(held) == list(range(partitions)):
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"the workers did not share the {partitions} partitions of {topic}")
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes(children: list[subprocess.Popen[bytes]], url: str) -> list[tuple[str, int]]:
+    named = [("store", children[0].pid)] if url else []
+    workers = children[1:] if url else children
+    return named + [(f"worker {n + 1}", w.pid) for n, w in enumerate(workers)]
 
 
 def _wait_stored(reader: Reader, records: list[Any], deadline: float) -> None:
@@ -175,11 +186,33 @@ def _wait_stored(reader: Reader, records: list[Any], deadline: float) -> None:
     raise TimeoutError(f"only {last:,} of ~{expected:,} events stored")
 
 
-def _wait_exact(reader: Reader, records: list[Any], deadline: float) -> None:
-    """Until the pipeline's metrics equal the reference's at the cutoff, in every scope."""
+SCOPES = [Scope(), Scope(district="浦东新区"), Scope(org="union"), Scope(role="marshal")]
+
+
+def _wanted(records: list[Any]) -> list[dict[str, Any]]:
+    """The reference's metrics at the cutoff in each of SCOPES."""
     ref = reference.build([(r.topic, r.value) for r in records], shanghai.MAX_SHIFT)
-    scopes = [Scope(), Scope(district="浦东新区"), Scope(org="union"), Scope(role="marshal")]
-    want = [reference.metrics(ref, shanghai.CUTOFF, shanghai.ZONE, _plain(s)) for s in scopes]
+    return [reference.metrics(ref, shanghai.CUTOFF, shanghai.ZONE, _plain(s)) for s in SCOPES]
+
+
+def _wait_read(workers: list[str], total: int, deadline: float) -> None:
+    """Until the workers together have taken every record (each counted once, as
+    accepted, duplicate, replayed or sent to the DLQ)."""
+    while time.monotonic() < deadline:
+        seen = 0
+        for where in workers:
+            with urllib.request.urlopen(f"{where}/counters", timeout=5) as answer:
+                counts = json.load(answer)
+            seen += sum(counts[k] for k in ("accepted", "duplicate", "replayed", "dlq"))
+        if seen >= total:
+            return
+        time.sleep(1)
+    raise TimeoutError("the workers did not read every record in time")
+
+
+def _wait_exact(reader: Reader, want: list[dict[str, Any]], deadline: float) -> None:
+    """Until the pipeline's metrics equal the reference's at the cutoff, in every scope."""
+    scopes = SCOPES
     got: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         got = [metrics(reader, shanghai.CUTOFF, shanghai.ZONE, s) for s in scopes]
