@@ -542,7 +542,9 @@ def form_fields(body: bytes, content_type: str) -> dict[str, bytes]:
         if name is None:
             continue
         if re.search(rb"filename=", head):
-            raise StoreRefusal(1, "UNSUPPORTED_METHOD", "external data (a file field) is not served")
+            raise StoreRefusal(
+                1, "UNSUPPORTED_METHOD", "external data (a file field) is not served"
+            )
         fields[name[1].decode()] = value.removesuffix(b"\r\n")
     return fields
 

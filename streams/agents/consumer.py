@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka
 from faust.types import TP
 from mode.services import WaitResults
@@ -32,31 +31,6 @@ class Consumer(aiokafka.Consumer):
         if revoked and hand_over is not None and not self.app.should_stop:
             await hand_over(revoked)
         await super().on_partitions_revoked(revoked)
-
-    async def restore_lost_commits(self) -> dict[TP, int]:
-        """Commit again, as it was, each committed offset of an idle partition (nothing
-        acked since) that the broker no longer holds; return those. Faust commits only
-        offsets that moved, so a commit the broker lost on an idle partition stays lost,
-        and the partition is read again from its start at the next rebalance or restart.
-        (Tansu, the embedded broker, lost the sites partition's commit once in a test.)"""
-        assigned = self.assignment()
-        idle = {
-            tp: offset
-            for tp, offset in self._committed_offset.items()
-            if offset is not None and offset > 0 and tp in assigned and not self._acked.get(tp)
-        }
-        if not idle:
-            return {}
-        thread = self._thread
-        kafka = thread._ensure_consumer()
-        lost = {}
-        for tp, offset in idle.items():
-            held = await thread.call_thread(kafka.committed, TopicPartition(tp.topic, tp.partition))
-            if held is None or held < offset:
-                lost[tp] = offset
-        if lost and not self._acked.keys() & lost.keys():
-            await thread.commit(lost)
-        return lost
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         if timeout is None and len(coros) == 2 and _waits_on(coros[1], self.suspend_flow):

@@ -35,7 +35,7 @@ async def changelog_ends(bootstrap: str, listed: Mapping[TP, int | None]) -> dic
     """Each partition's end (last offset + 1), reading from the first offset of the batch
     the broker's listed end points into until nothing more comes."""
     ends = dict(listed)
-    tail = {tp: end for tp, end in listed.items() if end}
+    tail = {tp: end for tp, end in listed.items() if end and end > 0}
     if not tail:
         return ends
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -62,7 +62,10 @@ class ExactRecovery(Recovery):
         bootstrap = ",".join(f"{url.host}:{url.port or 9092}" for url in self.app.conf.broker)
         ends = await changelog_ends(bootstrap, listed)
         # Faust keeps the last offset to read, not the end ("because of the way we commit").
-        destination.update({tp: -1 if end is None else end - 1 for tp, end in ends.items()})
+        # `destination` is a Counter: update() adds, so it is cleared first (as upstream
+        # does); without that a worker's second recovery (a rebalance) doubled the ends.
+        destination.clear()
+        destination.update({tp: -1 if not end or end < 0 else end - 1 for tp, end in ends.items()})
         moved = {f"{tp.topic}[{tp.partition}]": (listed[tp], ends[tp]) for tp in ends}
         self.log.info("%s changelog ends (listed, read): %s", title, moved)
 

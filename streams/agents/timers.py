@@ -8,8 +8,6 @@
 - `settle_coverage` (30 s): finished hours' coverage is settled (sinks/coverage.py).
 - `flush_when_quiet`: a batch is written when it is due even if no record comes.
 - `flush_on_stop`: what is held is stored and acked before Faust's last commit.
-- `keep_commits` (30 s): a committed offset the broker lost on an idle partition is
-  committed again (streams/agents/consumer.py).
 """
 
 from __future__ import annotations
@@ -22,14 +20,12 @@ from typing import Any
 
 from sinks.coverage import settle
 from sinks.store import StoreError
-from streams.agents.consumer import Consumer
 from streams.agents.context import Context
 from streams.core.live import REPUBLISH, TICK, SiteLive
 from streams.core.rows import to_micros
 
 RESCAN_SECONDS = 60  # every site's next moment is looked up again this often
 SETTLE_SECONDS = 30  # finished hours' coverage is settled this often,
-KEEP_COMMITS_SECONDS = 30  # idle partitions' commits are checked at the broker this often
 SETTLE_BUDGET = 1.0  # an hour at a time for about this long (a national hour: ~1.5 s)
 
 log = logging.getLogger(__name__)
@@ -89,21 +85,6 @@ async def settle_coverage(ctx: Context) -> None:
         log.warning("%s; trying again in %d s", exc, SETTLE_SECONDS)
 
 
-async def keep_commits(ctx: Context) -> None:
-    consumer = ctx.app.consumer
-    if not isinstance(consumer, Consumer) or not ctx.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
-        return
-    try:
-        lost = await consumer.restore_lost_commits()
-    except Exception as exc:  # a rebalance under way, the broker away: the next round
-        log.info(
-            "checking the committed offsets failed (%s); again in %d s", exc, KEEP_COMMITS_SECONDS
-        )
-        return
-    if lost:
-        log.warning("the broker had lost these committed offsets; committed again: %s", lost)
-
-
 def register(ctx: Context) -> None:
     app, rescan = ctx.app, Rescan()
 
@@ -118,10 +99,6 @@ def register(ctx: Context) -> None:
     @app.timer(SETTLE_SECONDS)  # type: ignore[untyped-decorator]
     async def settled() -> None:
         await settle_coverage(ctx)
-
-    @app.timer(KEEP_COMMITS_SECONDS)  # type: ignore[untyped-decorator]
-    async def commits_kept() -> None:
-        await keep_commits(ctx)
 
     @app.timer(ctx.pending.max_age / 2)  # type: ignore[untyped-decorator]
     async def flush_when_quiet() -> None:
