@@ -1,5 +1,5 @@
 """Processes that start others stop them on SIGTERM as on Ctrl-C: `muster broker` (Tansu)
-and `muster up` (broker, worker, gateway)."""
+and `muster up` (broker, store, worker, gateway)."""
 
 from __future__ import annotations
 
@@ -53,9 +53,10 @@ def test_broker_stops_tansu(sig: int, tmp_path: Path) -> None:
 
 
 def test_up_starts_the_gateway_and_sigterm_stops_everything(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("kafka", "worker", "gateway")}
+    ports = {name: free_port() for name in ("kafka", "store", "worker", "gateway")}
     env = os.environ | {
         "MUSTER_KAFKA_BOOTSTRAP": f"127.0.0.1:{ports['kafka']}",
+        "MUSTER_STORE_PORT": str(ports["store"]),
         "MUSTER_WORKER_PORT": str(ports["worker"]),
         "MUSTER_GATEWAY_PORT": str(ports["gateway"]),
         "MUSTER_DATA_DIR": str(tmp_path),
@@ -66,6 +67,8 @@ def test_up_starts_the_gateway_and_sigterm_stops_everything(tmp_path: Path) -> N
     assert proc.poll() is None, log.read_text()[-3000:]
     assert b"ingest gateway at" in log.read_bytes()
     assert answers(f"http://127.0.0.1:{ports['gateway']}/healthz")
+    assert answers(f"http://127.0.0.1:{ports['store']}/ping")  # the store every process reads
+    assert answers(f"http://127.0.0.1:{ports['worker']}/api/metrics")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     for port in ports.values():
