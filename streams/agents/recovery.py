@@ -70,9 +70,17 @@ class ExactRecovery(Recovery):
         self.log.info("%s changelog ends (listed, read): %s", title, moved)
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
-        """Upstream's, with the stream partitions resumed after the seek and the clear."""
+        """Upstream's, with the stream partitions resumed after the seek and the clear, and
+        nothing done for a recovery another rebalance has overtaken: one that finished just
+        as the next assignment came went on to resume and clear the streams while the next
+        recovery ran, and the worker took no more records."""
         app = self.app
         consumer = app.consumer
+        if app.consumer_generation_id != generation_id:
+            self.log.warning(
+                "Recovery of generation %d overtaken: rebalancing again", generation_id
+            )
+            return
         self.log.info("Restore complete!")
         await app.on_rebalance_complete.send()
         self._set_recovery_ended()
