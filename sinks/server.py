@@ -431,13 +431,16 @@ class StoreRequest(BaseHTTPRequestHandler):
                 payload = COMPRESSORS[encoding](payload)
                 headers["Content-Encoding"] = encoding
             self._reply(200, payload, headers)
-        except StoreRefusal as exc:
-            headers = {
-                "Content-Type": "text/plain; charset=UTF-8",
-                "X-ClickHouse-Exception-Code": str(exc.code),
-                "X-ClickHouse-Query-Id": query_id,
-            }
-            self._reply(exc.status, exc.body(self.server.engine.version), headers)
+        except Exception as exc:  # any other failure: an answer, not a dropped connection
+            self._refuse(exc if isinstance(exc, StoreRefusal) else _unexpected(exc), query_id)
+
+    def _refuse(self, exc: StoreRefusal, query_id: str) -> None:
+        headers = {
+            "Content-Type": "text/plain; charset=UTF-8",
+            "X-ClickHouse-Exception-Code": str(exc.code),
+            "X-ClickHouse-Query-Id": query_id,
+        }
+        self._reply(exc.status, exc.body(self.server.engine.version), headers)
 
     def _call(self, params: dict[str, str], body: bytes, readonly: bool) -> Call:
         body = decompress(body, self.headers.get("Content-Encoding", "").strip().lower())
@@ -557,6 +560,11 @@ def _content_type(fmt: str) -> str:
     if fmt.startswith(("Pretty", "Vertical", "Markdown", "Values")):
         return "text/plain; charset=UTF-8"
     return "application/octet-stream"
+
+
+def _unexpected(exc: Exception) -> StoreRefusal:
+    log.exception("muster store: a request failed")
+    return StoreRefusal(1001, "STD_EXCEPTION", f"{type(exc).__name__}: {exc}")
 
 
 def _readonly() -> StoreRefusal:

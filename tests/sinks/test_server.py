@@ -177,6 +177,8 @@ def test_errors_as_clickhouse_reports_them(served_store: str, db: str) -> None:
     assert headers["x-clickhouse-exception-code"] == "115"
     status, headers, _ = send(url, {"query": "SELECT 1", "database": "no_such_db"})
     assert (status, headers["x-clickhouse-exception-code"]) == (404, "81")
+    status, headers, _ = send(url, {"query": "SELECT 1", "session_id": "s", "session_timeout": "x"})
+    assert (status, headers["x-clickhouse-exception-code"]) == (500, "1001")  # not a dropped line
     status, headers, _ = send(url, {"query": "SELECT 1", "compress": "1"})
     assert status == 501 and "x-clickhouse-exception-code" in headers
 
