@@ -576,8 +576,10 @@ def _readonly() -> StoreRefusal:
     )
 
 
-def store_url(settings: Settings, host: str | None = None) -> str:
-    return f"http://{host or settings.store_host}:{settings.store_port}"
+def served_url(settings: Settings) -> str:
+    """Where `muster store` answers, as other processes on this machine reach it."""
+    host = "127.0.0.1" if settings.store_host in ("0.0.0.0", "") else settings.store_host
+    return f"http://{host}:{settings.store_port}"
 
 
 def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int:
@@ -590,7 +592,7 @@ def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> int
     client.close()
     engine = Engine(path)
     server = StoreServer((settings.store_host, settings.store_port), engine, settings.database)
-    url = store_url(settings, "127.0.0.1" if settings.store_host == "0.0.0.0" else None)
+    url = served_url(settings)
     (settings.data_dir / STORE_FILE).write_text(json.dumps({"url": url, "pid": os.getpid()}))
     stopping = threading.Event()
 

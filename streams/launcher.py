@@ -136,6 +136,8 @@ def start_store(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[by
     `muster store` already serving the data dir, else one started here."""
     if settings.clickhouse_url:
         return None, settings.clickhouse_url
+    from sinks.server import served_url
+
     if served := served_store(settings.data_dir):
         print(f"up: using the store {served} already serves", file=sys.stderr)
         return None, served
@@ -154,7 +156,7 @@ def start_store(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[by
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{settings.store_port}"
+    url = served_url(settings)
     deadline = time.monotonic() + 300  # a first start creates the schema; an upgrade migrates
     while time.monotonic() < deadline:
         if store.poll() is not None:
@@ -226,8 +228,7 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
             print(f"up: worker {n + 1} of {args.workers} ready at {where}", file=sys.stderr)
         gateway = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "gateway"],
-            env=child_env(worker_settings(settings, url, 0))
-            | {"MUSTER_DATA_DIR": str(settings.data_dir)},
+            env=child_env(settings.model_copy(update={"clickhouse_url": url})),
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from confluent_kafka import Producer
 
 from sinks.reader import WorkerReader
-from streams.launcher import wait_for_gateway, wait_for_worker
+from streams.launcher import start_store, stop_child, wait_for_gateway, wait_for_worker
 from streams.settings import Settings
 from tests import reference
 from tests.scenarios import Scenario
@@ -113,40 +113,19 @@ def produce(worker: Worker, scenario: Scenario) -> None:
 
 
 class StoreProcess:
-    """`muster store` on its own data directory and a free port."""
+    """`muster store` on its own data directory and a free port, as `muster up` starts it."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.env = os.environ | {
-            "MUSTER_DATA_DIR": str(data_dir),
-            "MUSTER_STORE_PORT": str(self.port),
-        }
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = Settings(data_dir=data_dir, store_port=free_port())
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
-        with (self.data_dir / "store.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "store"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 120
-        while True:
-            assert self.proc.poll() is None, (self.data_dir / "store.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1):
-                    return self.url
-            except OSError:
-                assert time.monotonic() < deadline, "muster store did not answer in 120 s"
-                time.sleep(0.3)
+        self.proc, url = start_store(self.settings, self.settings.data_dir / "store.log")
+        return url
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
+        if self.proc is not None:
+            stop_child(self.proc)
 
 
 class Gateway:
