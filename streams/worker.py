@@ -16,6 +16,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust.web import Request, Response, View
 
 from schemas.errors import MusterError
@@ -119,10 +120,39 @@ def add_query_view(pipeline: Context, client: Any, executor: Executor) -> None:
         async def get(self, request: Request) -> Response:
             """The input partitions this worker reads now, per topic (several workers
             share them, and a rebalance moves them)."""
+            if request.query.get("detail"):
+                return self.json(reading(app))
             mine: dict[str, list[int]] = {}
             for tp in app.consumer.assignment():
                 mine.setdefault(tp.topic, []).append(tp.partition)
             return self.json({topic: sorted(parts) for topic, parts in sorted(mine.items())})
+
+
+def reading(app: faust.App) -> dict[str, dict[str, object]]:
+    """Where this worker reads each input partition: Faust's read and committed offsets,
+    whether it is paused or waits on a full stream buffer, the Kafka client's position and
+    prefetched batch (`/partitions?detail=1`: what a stalled partition is waiting on)."""
+    consumer: Any = app.consumer
+    thread = getattr(consumer, "_thread", None)
+    client = getattr(thread, "_consumer", None)
+    assigned = getattr(getattr(client, "_subscription", None), "subscription", None)
+    fetched = getattr(getattr(client, "_fetcher", None), "_records", {})
+    found: dict[str, dict[str, object]] = {}
+    for tp in sorted(consumer.assignment()):
+        if consumer._is_changelog_tp(tp):
+            continue
+        ktp = TopicPartition(tp.topic, tp.partition)
+        state = assigned.assignment.state_value(ktp) if assigned and assigned.assignment else None
+        found[f"{tp.topic}[{tp.partition}]"] = {
+            "read": consumer._read_offset.get(tp),
+            "committed": consumer._committed_offset.get(tp),
+            "paused": tp in consumer._paused_partitions,
+            "buffer_full": tp in consumer._buffered_partitions,
+            "position": state.position if state is not None and state.has_valid_position else None,
+            "client_paused": state.paused if state is not None else None,
+            "prefetched": ktp in fetched,
+        }
+    return found
 
 
 def collect_less() -> None:

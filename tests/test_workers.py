@@ -47,6 +47,21 @@ def mismatches(workers: list[Worker], want: dict[tuple[str, int], Any], scopes: 
     return bad
 
 
+def how_they_stand(workers: list[Worker]) -> str:
+    """What each worker reads, has counted and last logged: the failure names the stall."""
+    lines = []
+    for w in workers:
+        log = w.log.read_text(errors="replace").splitlines()
+        said = [x for x in log if "WARNING" in x or "ERROR" in x or "ready" in x][-4:]
+        try:
+            reads = w.get("/partitions?detail=1")[1]
+        except OSError as exc:
+            reads = exc
+        lines.append(f"{w.url} reads {reads} counted {counters(w)}")
+        lines += [f"  {x[:200]}" for x in said]
+    return "\n".join(lines)
+
+
 def test_workers_killed_and_joining_mid_stream_stay_exact(
     bootstrap: str, served_store: str, tmp_path: Path
 ) -> None:
@@ -74,14 +89,15 @@ def test_workers_killed_and_joining_mid_stream_stay_exact(
             assert time.monotonic() < deadline, "the three did not share the partitions"
             time.sleep(0.5)
         records = generate(Plan(8000, 160, 2, zone=ZONE))
-        events = sum(1 for r in records if r.topic == "events")
         now = datetime.now(UTC)
         ends = produce_all(workers[0], records)
+        # one is killed as soon as all three work, before it has committed anything: its
+        # partitions, taken over by running workers, once lost every record those fetched
+        # while recovering its tables (streams/agents/consumer.py)
         deadline = time.monotonic() + 300
-        while sum(counters(w).get("accepted", 0) for w in workers[:3]) < events // 3:
-            assert time.monotonic() < deadline, "three workers took 300 s for a third"
-            time.sleep(0.2)
-        assert all(counters(w).get("accepted", 0) > 0 for w in workers[:3]), "all three work"
+        while not all(counters(w).get("accepted", 0) > 0 for w in workers[:3]):
+            assert time.monotonic() < deadline, "the three workers did not all start work"
+            time.sleep(0.05)
         workers[1].stop(signal.SIGKILL)
         workers[3].start()
         live = [workers[0], workers[2], workers[3]]
@@ -96,7 +112,7 @@ def test_workers_killed_and_joining_mid_stream_stay_exact(
         }
         deadline = time.monotonic() + 600
         while bad := mismatches(live, want, scopes):
-            assert time.monotonic() < deadline, bad[:2]
+            assert time.monotonic() < deadline, f"{bad[:1]}\n{how_they_stand(live)}"
             time.sleep(2)
         # the fourth joined: it reads partitions now (the others may have read every
         # record before it came)

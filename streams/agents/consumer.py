@@ -1,6 +1,12 @@
 """Faust's Kafka consumer, handing each fetched record to its stream for less, and handing
 partitions over cleanly in a rebalance (`on_partitions_revoked`, streams/agents/context.py).
 
+A rebalance sends every stream partition back to its committed offset, and Faust drops the
+records fetched or queued meanwhile; a partition nothing was ever committed on has no such
+offset, so the Kafka client stayed past the records it had dropped: they were lost for good
+(a worker killed before its first commit left its partitions so to the next owners, which
+then read nothing). `seek_to_committed` sends such a partition to its beginning instead.
+
 Faust's fetch loop passes every record on with `wait_first(callback(message),
 suspend_flow.wait())`: the hand-over races the flow being suspended (a rebalance), so that a
 record waiting on a full stream buffer is dropped rather than put into a buffer the
@@ -13,12 +19,16 @@ stopped or crashed), about 13 µs. Any other `wait_first` is Faust's own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+import logging
+from collections.abc import Coroutine, Mapping
+from typing import Any, cast
 
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka
 from faust.types import TP
 from mode.services import WaitResults
+
+log = logging.getLogger(__name__)
 
 
 class Consumer(aiokafka.Consumer):
@@ -31,6 +41,21 @@ class Consumer(aiokafka.Consumer):
         if revoked and hand_over is not None and not self.app.should_stop:
             await hand_over(revoked)
         await super().on_partitions_revoked(revoked)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Each partition to its committed offset, and a stream partition without one (or
+        with 0, which the client does not seek to) to its beginning, as a first start is."""
+        committed = await super().seek_to_committed()
+        never = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in self.assignment()
+            if not committed.get(tp) and not self._is_changelog_tp(tp)
+        ]
+        if never:
+            await cast(Any, self)._thread.seek_to_beginning(*never)
+            named = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(never))
+            log.info("no commit yet on %s: read from the beginning", named)
+        return committed
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         if timeout is None and len(coros) == 2 and _waits_on(coros[1], self.suspend_flow):
