@@ -69,6 +69,16 @@ class SchemaObject:
     text: str  # its CREATE statement, comments kept
 
 
+# which versioned migrations a store has had
+MIGRATIONS_TABLE = SchemaObject(
+    "schema_migrations",
+    "tables",
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+    "ENGINE = ReplacingMergeTree ORDER BY version",
+)
+
+
 def schema_objects() -> list[SchemaObject]:
     """Every file of sinks/schema, in an order in which each is created after what it
     reads (a table before the views over it, a view before the views that read it)."""
@@ -182,11 +192,7 @@ def connect(url: str, database: str, create: bool = True) -> Client:
 def migrate(client: Client, upto: int | None = None) -> list[str]:
     """Apply the migrations not yet applied (through version `upto`, if given); return
     what was applied."""
-    client.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+    client.command(MIGRATIONS_TABLE.text)
     done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
     if upto is None and not done and _is_empty(client):
         return create_fresh(client)
@@ -220,15 +226,15 @@ def _is_empty(client: Client) -> bool:
 def create_fresh(client: Client) -> list[str]:
     """A new store: every object of sinks/schema, then every migration marked applied
     (what they upgrade, the files already are)."""
+    from sinks.cluster import statements  # which renders the same files for a cluster
+
     created = []
-    for item in schema_objects():
+    for statement in statements():
         try:
-            client.command(item.text.strip().rstrip(";"))
+            client.command(statement.text)
         except ClickHouseError as exc:
-            raise StoreError(
-                f"sinks/schema/{item.kind}/{item.name}.sql: {first_line(exc)}"
-            ) from exc
-        created.append(f"{item.kind}/{item.name}")
+            raise StoreError(f"sinks/schema/{statement.source}: {first_line(exc)}") from exc
+        created.append(statement.source.removesuffix(".sql"))
     versions = [[m.version, m.name] for m in migrations()]
     client.insert("schema_migrations", versions, ["version", "name"])
     return created

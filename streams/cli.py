@@ -61,7 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         "store",
         help="serve the embedded store over ClickHouse's HTTP interface (MUSTER_STORE_PORT)",
     )
-    sub.add_parser("migrate", help="create or upgrade the store's tables and views")
+    mg = sub.add_parser("migrate", help="create or upgrade the store's tables and views")
+    mg.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="for the ClickHouse cluster NAME (remote_servers): Replicated tables, ON CLUSTER, "
+        "Distributed tables over them",
+    )
+    mg.add_argument(
+        "--print",
+        action="store_true",
+        dest="print_only",
+        help="print the statements instead of applying them (with --cluster)",
+    )
 
     m = sub.add_parser("metrics", help="every SPEC metric at a cutoff")
     m.add_argument("--at", type=_cutoff, help="cutoff, RFC 3339 (default: now)")
@@ -238,13 +250,35 @@ def print_table(columns: list[str], rows: list[list[object]]) -> None:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from sinks.store import connect, lock_embedded, migrate, redact
+    from sinks.store import StoreError, connect, lock_embedded, migrate, redact
 
+    if args.cluster:
+        return _migrate_cluster(settings, args.cluster, args.print_only)
+    if args.print_only:
+        raise StoreError("--print renders a cluster's schema: give --cluster NAME")
     if settings.store_is_embedded:
         lock_embedded(settings.data_dir)
     applied = migrate(connect(settings.store_url, settings.database))
     where = redact(settings.store_url)
     print(f"applied {', '.join(applied)} to {where}" if applied else f"{where} is up to date")
+    return 0
+
+
+def _migrate_cluster(settings: Settings, name: str, print_only: bool) -> int:
+    from sinks.cluster import Cluster, migrate_cluster, script
+    from sinks.store import StoreError, connect, redact
+
+    cluster = Cluster(name, settings.database)
+    if print_only:
+        sys.stdout.write(script(cluster))
+        return 0
+    if settings.store_is_embedded:
+        raise StoreError(
+            "--cluster needs a ClickHouse server of the cluster: set MUSTER_CLICKHOUSE_URL"
+        )
+    created = migrate_cluster(connect(settings.store_url, "default", create=False), cluster)
+    where = f"{settings.database} on cluster {name} via {redact(settings.store_url)}"
+    print(f"created {len(created)} objects in {where}" if created else f"{where} is up to date")
     return 0
 
 
