@@ -62,9 +62,7 @@ def test_each_table_is_local_on_every_replica_and_distributed_under_its_own_name
     printed,
 ) -> None:
     tables = [o.name for o in schema_objects() if o.kind == "tables"]
-    by_name = {
-        m[1]: s for s in printed if (m := re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", s))
-    }
+    by_name = {m[1]: s for s in printed if (m := re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", s))}
     for name in [*tables, "schema_migrations"]:
         assert f"{name}_local" in by_name, name
         if "ENGINE = Null" in by_name[f"{name}_local"]:
