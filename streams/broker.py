@@ -134,7 +134,7 @@ def create_topics(settings: Settings, timeout: float = 30) -> list[str]:
             if name in existing:
                 continue
             try:
-                admin.create_topics([NewTopic(name, partitions, 1)])
+                admin.create_topics([NewTopic(name, partitions, settings.replication_factor)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         "127.0.0.1", description="`muster store`: address it listens on (0.0.0.0: every one)"
     )
     worker_port: int = Field(6066, ge=1, le=65535, description="Worker HTTP port (queries)")
+    worker_host: str = Field(
+        "127.0.0.1",
+        description="Address the worker's HTTP port listens on (0.0.0.0 in a container, where "
+        "probes and other hosts reach it)",
+    )
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replicas of every topic muster creates (events, sites, dlq, internal and "
+        "table changelogs): 1 on the embedded broker, 3 on a Kafka cluster",
+    )
     gateway_port: int = Field(8000, ge=1, le=65535, description="Ingest gateway HTTP port")
     ingest_tokens: Path | None = Field(
         None, description="The gateway's token file (default MUSTER_DATA_DIR/tokens.json)"
