@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the statements instead of applying them (with --cluster)",
     )
 
+    rp = sub.add_parser(
+        "replay",
+        help="rebuild shifts, rollups, site status and alerts from the store's accepted "
+        "events into a fresh database, then swap it in (workers stopped)",
+    )
+    rp.add_argument(
+        "--no-swap",
+        action="store_true",
+        help="leave the rebuilt tables in MUSTER_DATABASE_replay, the live ones as they are",
+    )
+
     m = sub.add_parser("metrics", help="every SPEC metric at a cutoff")
     m.add_argument("--at", type=_cutoff, help="cutoff, RFC 3339 (default: now)")
     for name in Scope.__dataclass_fields__:
@@ -282,6 +293,21 @@ def _migrate_cluster(settings: Settings, name: str, print_only: bool) -> int:
     return 0
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.replay import replay
+
+    report = replay(settings, swap=not args.no_swap, say=lambda line: print(line, file=sys.stderr))
+    skipped = ", ".join(f"{n} {status}" for status, n in report.not_accepted.items())
+    print(
+        f"replayed {report.events:,} events of {report.people:,} people into "
+        f"{report.rows:,} rows, {report.sites:,} sites, {report.alerts:,} alerts, "
+        f"{report.hours_settled:,} hours of coverage in {report.seconds:.1f} s"
+        + (f" ({skipped}: not replayed)" if skipped else "")
+        + ("" if report.swapped else f"; not swapped: see {settings.database}_replay")
+    )
+    return 0
+
+
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.launcher import run_broker
 
@@ -389,6 +415,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "store": cmd_store,
     "migrate": cmd_migrate,
+    "replay": cmd_replay,
     "metrics": cmd_metrics,
     "bulletin": cmd_bulletin,
     "sql": cmd_sql,

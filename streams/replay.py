@@ -1,0 +1,336 @@
+"""`muster replay`: shifts, rollups, site status and alerts rebuilt from the accepted events
+the store holds, into a fresh database, then swapped in.
+
+What a worker derived from a record is a pure function of the person's or the site's
+records (streams/core/person.py, streams/core/live.py), so a replay runs those functions
+over the stored inputs without the broker:
+
+1. a fresh database `<MUSTER_DATABASE>_replay`, created from the current schema;
+2. the inputs copied as they are: site versions (`site_versions`) and rejected records
+   (`dlq`), which nothing derives, and the alerts raised so far (`alerts`), a history;
+3. every person's accepted events (`events`), in the order the worker read them (a
+   person's events share a partition: by offset), folded by the person core; of each
+   shift, check-out and registration only the last version is written, as new, so the
+   rollups count each once;
+4. every site's state rebuilt from its versions, the shifts as they now stand and its
+   stored alerts, as a worker that forgot its tables rebuilds it (`recall_site`), and
+   stepped to now: its status, and its alerts going on from the stored ones (a resolved
+   alert is never rewritten; the open one follows the rebuilt shifts);
+5. coverage settled for every finished hour;
+6. the rebuilt tables exchanged with the live ones (`EXCHANGE TABLES`, atomic per table):
+   the live database's views and materialized views now read the rebuilt data, and
+   `<MUSTER_DATABASE>_replay` keeps the tables replaced, until the next replay drops it.
+
+Workers must be stopped while it runs: what they wrote meanwhile would be in the tables
+replaced. On the embedded store the lock sees to that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from schemas.errors import MusterError
+from schemas.events import CheckIn, CheckOut, Registered
+from sinks.coverage import settle
+from sinks.store import (
+    StoreError,
+    connect,
+    first_line,
+    lock_embedded,
+    migrate,
+    quote_ident,
+    redact,
+    schema_objects,
+)
+from sinks.writer import NOTHING, VERSIONED, RowWriter
+from streams.core.live import recall_since, recall_site
+from streams.core.person import PersonState, apply
+from streams.core.rows import Row, alert_row, from_micros, on_post_rows, status_row, to_micros
+from streams.settings import Settings
+
+PAGE = 100_000  # events read at a time
+BATCH_ROWS = 200_000  # rows written at a time
+SUFFIX = "_replay"
+
+EVENTS_SQL = (
+    "SELECT person_id, event_id, type, toUnixTimestamp64Micro(ts), site_id, role, org, "
+    "team_id, partition, offset FROM events FINAL WHERE {where} "
+    "ORDER BY person_id, partition, offset"
+)
+
+
+class ReplayError(MusterError):
+    """The replay could not be done; the live tables are as they were."""
+
+
+@dataclass
+class Report:
+    events: int = 0
+    people: int = 0
+    rows: int = 0
+    sites: int = 0
+    alerts: int = 0
+    hours_settled: int = 0
+    not_accepted: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    swapped: bool = False
+
+
+def replay(settings: Settings, swap: bool = True, say: Callable[[str], None] = print) -> Report:
+    """Rebuild the store's derived tables from its accepted events (module docstring)."""
+    started = time.monotonic()
+    if settings.store_is_embedded:
+        lock_embedded(settings.data_dir)
+    url, live = settings.store_url, settings.database
+    fresh = f"{live}{SUFFIX}"
+    old = connect(url, live, create=False)
+    if not _has_table(old, live, "events"):
+        raise ReplayError(f"database {live} at {redact(url)} holds no events to replay")
+    applied = migrate(old)
+    if applied:
+        say(f"replay: {live} brought up to date first ({', '.join(applied)})")
+    old.command(f"DROP DATABASE IF EXISTS {quote_ident(fresh)} SYNC")
+    new = connect(url, fresh)
+    migrate(new)
+    say(f"replay: rebuilding {live} in {fresh} at {redact(url)}")
+    report = Report()
+    _copy_inputs(new, live, say)
+    writer = RowWriter(new)
+    _people(old, writer, settings, report, say)
+    now = to_micros(datetime.now(UTC))
+    _sites(old, new, writer, settings, now, report, say)
+    report.hours_settled = settle(new, before=from_micros(now), say=say)
+    report.rows = writer.rows_written
+    if swap:
+        _swap(old, live, fresh)
+        report.swapped = True
+        say(f"replay: {live} now holds the rebuilt tables; the replaced ones are in {fresh}")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _has_table(client: Client, database: str, table: str) -> bool:
+    sql = "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}"
+    try:
+        return bool(client.query(sql, parameters={"db": database, "t": table}).result_rows[0][0])
+    except ClickHouseError:  # the client's database does not exist
+        return False
+
+
+def _copy_inputs(new: Client, live: str, say: Callable[[str], None]) -> None:
+    """Site versions and rejected records, which nothing derives, and the alerts, whose
+    history is never rewritten (contract §6), as they are."""
+    for table in ("site_versions", "dlq", "alerts"):
+        new.command(f"INSERT INTO {table} SELECT * FROM {quote_ident(live)}.{table} FINAL")
+        count = new.query(f"SELECT count() FROM {table}").result_rows[0][0]
+        say(f"replay: {count:,} rows of {table} copied")
+
+
+def _people(
+    old: Client, writer: RowWriter, settings: Settings, report: Report, say: Callable[[str], None]
+) -> None:
+    """Every person's events folded by the person core; the last version of each row."""
+    total = int(old.query("SELECT count() FROM events FINAL").result_rows[0][0])
+    pending: dict[str, dict[Any, Row]] = {}  # versioned rows: the last of each key
+    plain: dict[str, list[Row]] = {}  # the events themselves, once each
+    started = time.monotonic()
+    for person_id, rows in _by_person(old):
+        report.people += 1
+        state = PersonState()
+        for row in rows:
+            outcome = apply(state, _event(row), row[8], row[9], settings.max_shift, settings.zone)
+            report.events += 1
+            if outcome.status != "accepted":
+                report.not_accepted[outcome.status] = report.not_accepted.get(outcome.status, 0) + 1
+                continue
+            for table, written in outcome.rows.items():
+                if table not in VERSIONED:
+                    plain.setdefault(table, []).extend(written)
+                    continue
+                key = VERSIONED[table][0]
+                last = pending.setdefault(table, {})
+                for one in written:
+                    last[(person_id, one[key])] = one
+        if sum(map(len, plain.values())) + sum(map(len, pending.values())) >= BATCH_ROWS:
+            _write_people(writer, plain, pending)
+            rate = report.events / max(time.monotonic() - started, 1e-9)
+            say(
+                f"replay: {report.events:,}/{total:,} events of {report.people:,} people "
+                f"({rate:,.0f}/s)"
+            )
+    _write_people(writer, plain, pending)
+    say(f"replay: {report.events:,} events of {report.people:,} people folded")
+
+
+def _write_people(
+    writer: RowWriter, plain: dict[str, list[Row]], pending: dict[str, dict[Any, Row]]
+) -> None:
+    """The batch: each versioned row as the first version of its key (nothing replaced)."""
+    batch = {table: list(rows) for table, rows in plain.items()}
+    for table, last in pending.items():
+        previous = VERSIONED[table][2]
+        blank = dict(zip(previous, NOTHING[table], strict=True))
+        batch[table] = [row | blank for row in last.values()]
+    writer.write(batch)
+    plain.clear()
+    pending.clear()
+
+
+def _by_person(old: Client) -> Iterator[tuple[str, Sequence[Sequence[Any]]]]:
+    """(person_id, their stored events in partition and offset order), person by person,
+    read a page at a time."""
+    after = ""
+    while True:
+        rows = _query(
+            old,
+            EVENTS_SQL.format(where="person_id > {after:String}") + " LIMIT {n:UInt32}",
+            {"after": after, "n": PAGE},
+        )
+        if not rows:
+            return
+        if len(rows) == PAGE:  # the page may end inside a person: theirs come whole next
+            cut = rows[-1][0]
+            if rows[0][0] == cut:  # one person beyond a page
+                rows = _query(old, EVENTS_SQL.format(where="person_id = {p:String}"), {"p": cut})
+            else:
+                rows = [r for r in rows if r[0] != cut]
+        for person_id, group in groupby(rows, key=itemgetter(0)):
+            yield person_id, list(group)
+        after = rows[-1][0]
+
+
+def _event(row: Sequence[Any]) -> Registered | CheckIn | CheckOut:
+    """A stored event as the pipeline parsed it (validated when it was accepted)."""
+    person_id, event_id, kind, ts, site_id, role, org, team_id = row[:8]
+    common = {"event_id": event_id, "ts": from_micros(ts), "person_id": person_id}
+    if kind == "registered":
+        return Registered.model_construct(type=kind, org=org, team_id=team_id or None, **common)
+    if kind == "check_in":
+        return CheckIn.model_construct(
+            type=kind, site_id=site_id, role=role, org=org, team_id=team_id or None, **common
+        )
+    return CheckOut.model_construct(type="check_out", site_id=site_id or None, **common)
+
+
+def _sites(
+    old: Client,
+    new: Client,
+    writer: RowWriter,
+    settings: Settings,
+    now: int,
+    report: Report,
+    say: Callable[[str], None],
+) -> None:
+    """Each site's live state from its versions, the shifts as they now stand and the
+    alerts it had, stepped to now, as a worker that forgot its tables rebuilds it: its
+    status, people on post, and its alerts going on from the stored ones (the open one
+    stays open, a new one takes the next number)."""
+    max_shift = int(settings.max_shift.total_seconds() * 1e6)
+    since = recall_since(now, max_shift)
+    versions = _grouped(
+        new,
+        "SELECT site_id, toUnixTimestamp64Micro(ts), partition, offset, name, city, district, "
+        "street, community, kind, requirements, active, lat, lon FROM site_versions FINAL "
+        "ORDER BY site_id, ts, partition, offset",
+        {},
+    )
+    shifts = _grouped(
+        new,
+        "SELECT site_id, shift_id, person_id, role, org, toUnixTimestamp64Micro(started_at), "
+        "toUnixTimestamp64Micro(ended_at), reason FROM shifts FINAL "
+        "WHERE started_at >= fromUnixTimestamp64Micro({since:Int64}) ORDER BY site_id",
+        {"since": since},
+    )
+    # the latest activity of each site (contract §6): a start, or an end by check-out or
+    # transfer; older shifts than `since` are known to the site by it alone
+    last: dict[str, int] = {
+        row[0]: row[1]
+        for row in _query(
+            new,
+            "SELECT site_id, toUnixTimestamp64Micro(max(if(reason IN ('check_out', 'transfer') "
+            "AND ended_at <= fromUnixTimestamp64Micro({now:Int64}), ended_at, started_at))) "
+            "FROM shifts FINAL GROUP BY site_id",
+            {"now": now},
+        )
+    }
+    alerts = _grouped(
+        new,
+        "SELECT site_id, alert_id, toUnixTimestamp64Micro(opened_at), short, people, "
+        "toUnixTimestamp64Micro(resolved_at) FROM alerts FINAL "
+        "WHERE startsWith(alert_id, concat('understaffed:', site_id, ':'))",
+        {},
+    )
+    # when each site's status was last worked out: its alerts follow coverage from there
+    stepped: dict[str, int] = {
+        row[0]: row[1]
+        for row in _query(
+            old, "SELECT site_id, toUnixTimestamp64Micro(at) FROM site_status FINAL", {}
+        )
+    }
+    rows: dict[str, list[Row]] = {"site_status": [], "on_post_minutely": [], "alerts": []}
+    for site_id, site_versions in versions.items():
+        activity = last.get(site_id)
+        status = (stepped.get(site_id, 0), None if activity is None else int(activity))
+        state = recall_site(
+            site_id,
+            site_versions,
+            shifts.get(site_id, []),
+            alerts.get(site_id, []),
+            status,
+            now,
+            settings.zone,
+        )
+        step = state.step(now, settings.zone)
+        report.sites += 1
+        if step.status is not None:
+            rows["site_status"].append(status_row(step.status, now))
+        if step.on_post_by:
+            rows["on_post_minutely"].extend(on_post_rows(site_id, step.on_post_by, now))
+        rows["alerts"].extend(alert_row(alert, now) for alert in step.alerts)
+    report.alerts = len(rows["alerts"])
+    writer.write(rows)
+    say(
+        f"replay: {report.sites:,} sites stepped to now, {report.alerts:,} alerts opened or changed"
+    )
+
+
+def _grouped(
+    client: Client, sql: str, parameters: dict[str, Any]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows by their first column, the rest of each row kept."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for row in _query(client, sql, parameters):
+        out.setdefault(row[0], []).append(tuple(row[1:]))
+    return out
+
+
+def _query(client: Client, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+    try:
+        return client.query(sql, parameters=parameters).result_rows
+    except ClickHouseError as exc:
+        raise StoreError(f"replay: reading the store failed: {first_line(exc)}") from exc
+
+
+def _swap(client: Client, live: str, fresh: str) -> None:
+    """Every table of the schema exchanged between the live and the rebuilt database."""
+    for item in schema_objects():
+        if item.kind != "tables":
+            continue
+        a, b = quote_ident(live), quote_ident(fresh)
+        name = quote_ident(item.name)
+        try:
+            client.command(f"EXCHANGE TABLES {a}.{name} AND {b}.{name}")
+        except ClickHouseError as exc:
+            raise ReplayError(
+                f"exchanging {item.name} failed: {first_line(exc)}; the tables before it "
+                f"hold the rebuilt data, the rest the old: run muster replay again"
+            ) from exc
