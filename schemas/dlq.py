@@ -7,6 +7,8 @@ import base64
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 INGEST = "ingest"  # SPEC §1: the `topic` of the ingest gateway's DLQ records
+IMPORT = "import"  # and of `muster import`'s (a line of an imported file)
+OUTSIDE = (INGEST, IMPORT)  # letters of records that never were on a topic
 
 
 class DeadLetter(BaseModel):
@@ -35,13 +37,13 @@ class DeadLetter(BaseModel):
 
     @classmethod
     def from_gateway(cls, value: bytes | None) -> DeadLetter | None:
-        """A DLQ record the ingest gateway sent, or None for any other (the pipeline's own
-        are stored when it sends them)."""
+        """A DLQ record the ingest gateway or `muster import` sent, or None for any other
+        (the pipeline's own are stored when it sends them)."""
         try:
             letter = cls.model_validate_json(value or b"")
         except ValidationError:
             return None
-        return letter if letter.topic == INGEST else None
+        return letter if letter.topic in OUTSIDE else None
 
 
 def raw_text(value: bytes | None) -> str | None:

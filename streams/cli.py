@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the rebuilt tables in MUSTER_DATABASE_replay, the live ones as they are",
     )
 
+    im = sub.add_parser(
+        "import",
+        help="send a JSONL file of events (history from another system) to the topics, "
+        "invalid lines to the DLQ with their reason",
+    )
+    im.add_argument("file", type=Path, metavar="FILE.jsonl", help="one event per line; - for stdin")
+
     m = sub.add_parser("metrics", help="every SPEC metric at a cutoff")
     m.add_argument("--at", type=_cutoff, help="cutoff, RFC 3339 (default: now)")
     for name in Scope.__dataclass_fields__:
@@ -308,6 +315,18 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.importer import run_import
+
+    report = run_import(settings, args.file, say=lambda line: print(line, file=sys.stderr))
+    sent = ", ".join(f"{n:,} to {settings.topic(kind)}" for kind, n in sorted(report.sent.items()))
+    print(
+        f"imported {report.lines:,} lines in {report.seconds:.1f} s: {sent or 'none valid'}; "
+        f"{report.rejected:,} invalid to {settings.topic('dlq')}"
+    )
+    return 1 if report.lines and report.rejected == report.lines else 0
+
+
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.launcher import run_broker
 
@@ -416,6 +435,7 @@ COMMANDS = {
     "store": cmd_store,
     "migrate": cmd_migrate,
     "replay": cmd_replay,
+    "import": cmd_import,
     "metrics": cmd_metrics,
     "bulletin": cmd_bulletin,
     "sql": cmd_sql,
