@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         "events into a fresh database, then swap it in (workers stopped)",
     )
     rp.add_argument(
+        "--from",
+        dest="source",
+        choices=("store", "topic"),
+        default="store",
+        help="the store's accepted events (default; after the topics' retention has passed), "
+        "or every record on the input topics from their beginning",
+    )
+    rp.add_argument(
         "--no-swap",
         action="store_true",
         help="leave the rebuilt tables in MUSTER_DATABASE_replay, the live ones as they are",
@@ -303,10 +311,17 @@ def _migrate_cluster(settings: Settings, name: str, print_only: bool) -> int:
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from streams.replay import replay
 
-    report = replay(settings, swap=not args.no_swap, say=lambda line: print(line, file=sys.stderr))
+    say = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    report = replay(settings, swap=not args.no_swap, say=say, source=args.source)
     skipped = ", ".join(f"{n} {status}" for status, n in report.not_accepted.items())
+    read = (
+        f"{report.records:,} records ({report.duplicates:,} repeats, {report.rejected:,} to "
+        "the DLQ): "
+        if args.source == "topic"
+        else ""
+    )
     print(
-        f"replayed {report.events:,} events of {report.people:,} people into "
+        f"replayed {read}{report.events:,} events of {report.people:,} people into "
         f"{report.rows:,} rows, {report.sites:,} sites, {report.alerts:,} alerts, "
         f"{report.hours_settled:,} hours of coverage in {report.seconds:.1f} s"
         + (f" ({skipped}: not replayed)" if skipped else "")

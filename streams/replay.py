@@ -38,8 +38,9 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from schemas.errors import MusterError
-from schemas.events import CheckIn, CheckOut, Registered
+from schemas.dlq import DeadLetter, raw_text
+from schemas.errors import InvalidEvent, MusterError
+from schemas.events import CheckIn, CheckOut, Registered, SiteUpserted, parse_record
 from sinks.coverage import settle
 from sinks.store import (
     StoreError,
@@ -54,18 +55,41 @@ from sinks.store import (
 from sinks.writer import NOTHING, VERSIONED, RowWriter
 from streams.core.live import recall_since, recall_site
 from streams.core.person import PersonState, apply
-from streams.core.rows import Row, alert_row, from_micros, on_post_rows, status_row, to_micros
+from streams.core.rows import (
+    Row,
+    alert_row,
+    dlq_row,
+    event_row,
+    from_micros,
+    on_post_rows,
+    status_row,
+    to_micros,
+)
+from streams.core.sites import apply_site
 from streams.settings import Settings
 
 PAGE = 100_000  # events read at a time
 BATCH_ROWS = 200_000  # rows written at a time
 SUFFIX = "_replay"
+IDLE_POLLS = 3  # empty polls in a row that end the reading of a topic
 
+# a person's events in the order the worker reads them; from the store's accepted events,
+# or from the records read off the topics (with what a rejection to the DLQ needs)
 EVENTS_SQL = (
     "SELECT person_id, event_id, type, toUnixTimestamp64Micro(ts), site_id, role, org, "
-    "team_id, partition, offset FROM events FINAL WHERE {where} "
+    "team_id, partition, offset, {extra} FROM {source} WHERE {where} "
     "ORDER BY person_id, partition, offset"
 )
+FROM_STORE = {"source": "events FINAL", "extra": "'', '', ''"}
+FROM_TOPIC = {"source": "replay_events", "extra": "topic, key, raw"}
+STAGING = """CREATE TABLE replay_events
+(
+    person_id String, event_id String, type String, ts DateTime64(6, 'UTC'), site_id String,
+    role String, org String, team_id String, partition UInt32, offset UInt64,
+    topic String, key String, raw String
+)
+ENGINE = MergeTree ORDER BY (person_id, partition, offset)"""
+SOURCES = ("store", "topic")
 
 
 class ReplayError(MusterError):
@@ -80,32 +104,50 @@ class Report:
     sites: int = 0
     alerts: int = 0
     hours_settled: int = 0
+    records: int = 0  # read off the topics
+    duplicates: int = 0
+    rejected: int = 0  # to the DLQ: invalid records, and events too late for their person
     not_accepted: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     swapped: bool = False
 
 
-def replay(settings: Settings, swap: bool = True, say: Callable[[str], None] = print) -> Report:
-    """Rebuild the store's derived tables from its accepted events (module docstring)."""
+def replay(
+    settings: Settings,
+    swap: bool = True,
+    say: Callable[[str], None] = print,
+    source: str = "store",
+) -> Report:
+    """Rebuild the store's derived tables from its accepted events (module docstring), or
+    from the records on the topics (`source="topic"`)."""
+    if source not in SOURCES:
+        raise ReplayError(f"replay from {source!r}? from one of {', '.join(SOURCES)}")
     started = time.monotonic()
     if settings.store_is_embedded:
         lock_embedded(settings.data_dir)
     url, live = settings.store_url, settings.database
     fresh = f"{live}{SUFFIX}"
-    old = connect(url, live, create=False)
-    if not _has_table(old, live, "events"):
+    old = connect(url, live, create=source == "topic")
+    if source == "store" and not _has_table(old, live, "events"):
         raise ReplayError(f"database {live} at {redact(url)} holds no events to replay")
     applied = migrate(old)
-    if applied:
+    if applied and _has_table(old, live, "events"):
         say(f"replay: {live} brought up to date first ({', '.join(applied)})")
     old.command(f"DROP DATABASE IF EXISTS {quote_ident(fresh)} SYNC")
     new = connect(url, fresh)
     migrate(new)
-    say(f"replay: rebuilding {live} in {fresh} at {redact(url)}")
+    say(f"replay: rebuilding {live} in {fresh} at {redact(url)}, from the {source}")
     report = Report()
-    _copy_inputs(new, live, say)
     writer = RowWriter(new)
-    _people(old, writer, settings, report, say)
+    if source == "store":
+        _copy_inputs(new, live, ("site_versions", "dlq", "alerts"), say)
+        _people(old, FROM_STORE, writer, settings, report, say)
+    else:
+        _copy_inputs(new, live, ("alerts",), say)
+        new.command(STAGING)
+        _read_topics(settings, new, writer, report, say)
+        _people(new, FROM_TOPIC, writer, settings, report, say)
+        new.command("DROP TABLE replay_events SYNC")
     now = to_micros(datetime.now(UTC))
     _sites(old, new, writer, settings, now, report, say)
     report.hours_settled = settle(new, before=from_micros(now), say=say)
@@ -126,30 +168,132 @@ def _has_table(client: Client, database: str, table: str) -> bool:
         return False
 
 
-def _copy_inputs(new: Client, live: str, say: Callable[[str], None]) -> None:
-    """Site versions and rejected records, which nothing derives, and the alerts, whose
-    history is never rewritten (contract §6), as they are."""
-    for table in ("site_versions", "dlq", "alerts"):
+def _copy_inputs(new: Client, live: str, tables: Sequence[str], say: Callable[[str], None]) -> None:
+    """From the live tables, as they are: site versions and rejected records, which
+    nothing derives, and the alerts, whose history is never rewritten (contract §6)."""
+    for table in tables:
         new.command(f"INSERT INTO {table} SELECT * FROM {quote_ident(live)}.{table} FINAL")
         count = new.query(f"SELECT count() FROM {table}").result_rows[0][0]
         say(f"replay: {count:,} rows of {table} copied")
 
 
+def _read_topics(
+    settings: Settings, new: Client, writer: RowWriter, report: Report, say: Callable[[str], None]
+) -> None:
+    """The input topics from their beginning to their end, each record
+    validated as the worker validates it (against the clock when it was written): person
+    events staged for `_people`, the first version of each site event and rejected
+    records written; the DLQ's letters of the gateway and `muster import` kept."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="muster-replay",
+    )
+    seen: dict[str, dict[str, str]] = {}  # site_id -> event_id -> first position
+    started = shown = time.monotonic()
+    try:
+        for kind in ("sites", "events", "dlq"):
+            topic = settings.topic(kind)
+            numbers = consumer.partitions_for_topic(topic)
+            if not numbers:
+                raise ReplayError(f"no topic {topic} at {settings.kafka_bootstrap}")
+            parts = [TopicPartition(topic, n) for n in sorted(numbers)]
+            consumer.assign(parts)
+            consumer.seek_to_beginning(*parts)
+            ends = consumer.end_offsets(parts)
+            rows: dict[str, list[Row]] = {}
+            idle = 0
+            # to the end: past the end offsets the broker gave (Tansu's can lag the records
+            # it serves), until it has nothing more to give
+            while idle < IDLE_POLLS or any(consumer.position(tp) < ends[tp] for tp in parts):
+                polled = consumer.poll(timeout_ms=500, max_records=20_000)
+                idle = 0 if polled else idle + 1
+                for messages in polled.values():
+                    for message in messages:
+                        _stage(kind, message, rows, seen, report)
+                if sum(map(len, rows.values())) >= BATCH_ROWS:
+                    writer.write(rows)
+                    rows = {}
+                if time.monotonic() - shown >= 1:
+                    shown = time.monotonic()
+                    rate = report.records / (shown - started)
+                    say(f"replay: {report.records:,} records read off {topic} ({rate:,.0f}/s)")
+            writer.write(rows)
+    finally:
+        consumer.close()
+    say(f"replay: {report.records:,} records read off the topics, {report.rejected:,} rejected")
+
+
+def _stage(
+    kind: str, message: Any, rows: dict[str, list[Row]], seen: dict[str, dict[str, str]],
+    report: Report,
+) -> None:  # fmt: skip
+    """One record of the `kind` topic, as the worker's agent for it takes it."""
+    report.records += 1
+    key = None if message.key is None else message.key.decode("utf-8", "replace")
+    if kind == "dlq":  # the worker's own letters are made again, from their records
+        if letter := DeadLetter.from_gateway(message.value):
+            rows.setdefault("dlq", []).append(
+                dlq_row(letter.error, letter.topic, message.partition, message.offset, key,
+                        letter.raw)
+            )  # fmt: skip
+        return
+    written = message.timestamp / 1000 if message.timestamp and message.timestamp > 0 else None
+    clock = datetime.now(UTC) if written is None else datetime.fromtimestamp(written, UTC)
+    try:
+        event = parse_record(message.value, kind, clock)
+    except InvalidEvent as exc:
+        report.rejected += 1
+        rows.setdefault("dlq", []).append(
+            dlq_row(str(exc), message.topic, message.partition, message.offset, key,
+                    raw_text(message.value))
+        )  # fmt: skip
+        return
+    if isinstance(event, SiteUpserted):
+        outcome = apply_site(seen.setdefault(event.site_id, {}), event, message.partition,
+                             message.offset)  # fmt: skip
+        if outcome.status == "duplicate":
+            report.duplicates += 1
+            return
+        rows.setdefault("site_versions", []).extend(outcome.rows["site_versions"])
+        return
+    where = {"topic": message.topic, "key": key or "", "raw": raw_text(message.value) or ""}
+    row = event_row(event, message.partition, message.offset) | where
+    rows.setdefault("replay_events", []).append(row)
+
+
 def _people(
-    old: Client, writer: RowWriter, settings: Settings, report: Report, say: Callable[[str], None]
+    old: Client,
+    source: dict[str, str],
+    writer: RowWriter,
+    settings: Settings,
+    report: Report,
+    say: Callable[[str], None],
 ) -> None:
     """Every person's events folded by the person core; the last version of each row."""
-    total = int(old.query("SELECT count() FROM events FINAL").result_rows[0][0])
+    total = int(old.query(f"SELECT count() FROM {source['source']}").result_rows[0][0])
     pending: dict[str, dict[Any, Row]] = {}  # versioned rows: the last of each key
     plain: dict[str, list[Row]] = {}  # the events themselves, once each
     started = time.monotonic()
-    for person_id, rows in _by_person(old):
+    for person_id, rows in _by_person(old, source):
         report.people += 1
         state = PersonState()
         for row in rows:
             outcome = apply(state, _event(row), row[8], row[9], settings.max_shift, settings.zone)
             report.events += 1
-            if outcome.status != "accepted":
+            if outcome.status == "duplicate":
+                report.duplicates += 1
+                continue
+            if outcome.status == "too_late" and row[10]:  # read off the topic: to the DLQ
+                report.rejected += 1
+                key = row[11] or None
+                letter = dlq_row(outcome.reason, row[10], row[8], row[9], key, row[12])
+                plain.setdefault("dlq", []).append(letter)
+                continue
+            if outcome.status != "accepted":  # from the store, which holds accepted ones
                 report.not_accepted[outcome.status] = report.not_accepted.get(outcome.status, 0) + 1
                 continue
             for table, written in outcome.rows.items():
@@ -185,14 +329,16 @@ def _write_people(
     pending.clear()
 
 
-def _by_person(old: Client) -> Iterator[tuple[str, Sequence[Sequence[Any]]]]:
+def _by_person(
+    old: Client, source: dict[str, str]
+) -> Iterator[tuple[str, Sequence[Sequence[Any]]]]:
     """(person_id, their stored events in partition and offset order), person by person,
     read a page at a time."""
     after = ""
     while True:
         rows = _query(
             old,
-            EVENTS_SQL.format(where="person_id > {after:String}") + " LIMIT {n:UInt32}",
+            EVENTS_SQL.format(where="person_id > {after:String}", **source) + " LIMIT {n:UInt32}",
             {"after": after, "n": PAGE},
         )
         if not rows:
@@ -200,7 +346,8 @@ def _by_person(old: Client) -> Iterator[tuple[str, Sequence[Sequence[Any]]]]:
         if len(rows) == PAGE:  # the page may end inside a person: theirs come whole next
             cut = rows[-1][0]
             if rows[0][0] == cut:  # one person beyond a page
-                rows = _query(old, EVENTS_SQL.format(where="person_id = {p:String}"), {"p": cut})
+                one = EVENTS_SQL.format(where="person_id = {p:String}", **source)
+                rows = _query(old, one, {"p": cut})
             else:
                 rows = [r for r in rows if r[0] != cut]
         for person_id, group in groupby(rows, key=itemgetter(0)):

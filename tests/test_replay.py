@@ -15,12 +15,14 @@ from clickhouse_connect.driver.client import Client
 from sinks.coverage import settle
 from sinks.queries import Scope, metrics
 from sinks.reader import LocalReader
+from sinks.store import connect
 from sinks.writer import RowWriter
 from streams.replay import ReplayError, replay
 from streams.settings import Settings
 from tests import reference
-from tests.scenarios import CUTOFFS, MAX, SCOPES, edge_scenario, run_core
+from tests.scenarios import CUTOFFS, MAX, SCOPES, cin, cout, edge_scenario, run_core, t
 from tests.sinks.test_metrics import same
+from tests.workers import StoreProcess, Worker, produce
 
 NOW = datetime(2022, 3, 20, tzinfo=UTC)
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -146,3 +148,35 @@ def test_a_replay_without_swap_leaves_the_live_tables_and_an_empty_store_is_refu
         assert store.query(versions.format(db=live)).result_rows[0][0] > 0  # as it was
     finally:
         store.command(f"DROP DATABASE IF EXISTS {live}_replay")
+
+
+@pytest.mark.slow
+def test_a_replay_from_the_topics_equals_the_reference(worker: Worker) -> None:
+    """Every record on the input topics read again from their beginning, validated and
+    deduplicated as the worker does: rejected ones to the DLQ again, each once."""
+    worker.start()
+    scenario = edge_scenario()
+    ref = reference.build(scenario.topic_order(), MAX, datetime.now(UTC))
+    # and, after every cutoff, a check-in older than what its person's state still holds
+    # (more than 72 h before their newest): too late (contract §3), rejected to the DLQ by
+    # the worker, and by the replay again
+    scenario.add("events", cin("LATE", t("09:00", 21), "late-1", team=None))
+    scenario.add("events", cout("LATE", t("10:00", 21), "late-2"))
+    scenario.add("events", cin("LATE", t("09:00", 25), "late-3", team=None))
+    scenario.add("events", cin("LATE", t("08:00", 21), "late-4", team=None))
+    produce(worker, scenario)
+    last = CUTOFFS[-1]
+    want = reference.metrics(ref, last, ZONE) | {"dlq": ref.dlq + 1}
+    worker.metrics_settle(last, want, seconds=60)
+    worker.stop()
+    out = worker.cli("replay", "--from", "topic")
+    assert f"{ref.dlq + 1} to the DLQ" in out, out
+    store = StoreProcess(Path(worker.env["MUSTER_DATA_DIR"]))
+    try:
+        client = connect(store.start(), worker.settings.database, create=False)
+        ref.dlq += 1
+        assert mismatches(client, ref) == []
+        late = client.query("SELECT error FROM dlq WHERE key = 'LATE'").result_rows
+        assert len(late) == 1 and "72 h" in late[0][0], late
+    finally:
+        store.stop()
