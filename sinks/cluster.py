@@ -84,8 +84,16 @@ def statements(cluster: Cluster | None = None) -> list[Statement]:
 
 
 def script(cluster: Cluster) -> str:
-    """What `muster migrate --cluster NAME --print` prints: every statement ends in `;`."""
-    return "".join(f"{s.text};\n\n" for s in statements(cluster))
+    """What `muster migrate --cluster NAME --print` prints: every statement ends in `;`,
+    the last one recording the migrations the schema already holds."""
+    return "".join(f"{s.text};\n\n" for s in [*statements(cluster), _versions()])
+
+
+def _versions() -> Statement:
+    """Every migration marked applied: what they upgrade, the files already are (a worker
+    starting on the cluster then finds nothing to apply)."""
+    values = ", ".join(f"({m.version}, '{m.name}')" for m in migrations())
+    return Statement("migrations", f"INSERT INTO schema_migrations (version, name) VALUES {values}")
 
 
 def _source(item: SchemaObject) -> str:
@@ -202,18 +210,19 @@ def migrate_cluster(client: Client, cluster: Cluster) -> list[str]:
     if done:
         return []
     created = []
-    for statement in statements(cluster):
+    for statement in [*statements(cluster), _versions()]:
         if statement.text.startswith("USE "):
             client.database = cluster.database
             continue
         try:
-            client.command(statement.text)
+            client.command(
+                statement.text,
+                settings={"distributed_foreground_insert": 1},  # the versions, at once
+            )
         except ClickHouseError as exc:
             raise StoreError(f"{statement.source} on cluster: {first_line(exc)}") from exc
         created.append(statement.source)
-    versions = [[m.version, m.name] for m in known]
-    client.insert("schema_migrations", versions, ["version", "name"])
-    return created
+    return created[:-1]
 
 
 def _exists(client: Client, database: str, table: str) -> bool:

@@ -130,6 +130,11 @@ def replay(
     old = connect(url, live, create=source == "topic")
     if source == "store" and not _has_table(old, live, "events"):
         raise ReplayError(f"database {live} at {redact(url)} holds no events to replay")
+    if _engine(old, live, "shifts") == "Distributed":
+        raise ReplayError(
+            f"database {live} at {redact(url)} is on a ClickHouse cluster (its tables are "
+            "Distributed): muster replay rebuilds a single-node store only"
+        )
     applied = migrate(old)
     if applied and _has_table(old, live, "events"):
         say(f"replay: {live} brought up to date first ({', '.join(applied)})")
@@ -160,12 +165,17 @@ def replay(
     return report
 
 
-def _has_table(client: Client, database: str, table: str) -> bool:
-    sql = "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}"
+def _engine(client: Client, database: str, table: str) -> str:
+    sql = "SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}"
     try:
-        return bool(client.query(sql, parameters={"db": database, "t": table}).result_rows[0][0])
+        rows = client.query(sql, parameters={"db": database, "t": table}).result_rows
     except ClickHouseError:  # the client's database does not exist
-        return False
+        return ""
+    return str(rows[0][0]) if rows else ""
+
+
+def _has_table(client: Client, database: str, table: str) -> bool:
+    return _engine(client, database, table) != ""
 
 
 def _copy_inputs(new: Client, live: str, tables: Sequence[str], say: Callable[[str], None]) -> None:
