@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.installed
 .PHONY: install system up test test-all lint bench clean lock
 
 # Debian packages the tests need: a real browser for the wall, CJK glyphs for it and the
-# picture bulletin. Installed only when missing.
-PACKAGES := chromium fonts-noto-cjk
+# picture bulletin, openssl for the certificates of the Kafka-over-TLS test. Installed only
+# when missing.
+PACKAGES := chromium fonts-noto-cjk openssl
 
 install: $(STAMP)
 

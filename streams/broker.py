@@ -118,7 +118,9 @@ def create_topics(settings: Settings, timeout: float = 30) -> list[str]:
     while True:
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=settings.kafka_bootstrap, client_id="muster-admin"
+                bootstrap_servers=settings.kafka_bootstrap,
+                client_id="muster-admin",
+                **settings.kafka_options(),
             )
             break
         except KafkaError as exc:
@@ -146,7 +148,11 @@ def create_topics(settings: Settings, timeout: float = 30) -> list[str]:
 def events_partitions(settings: Settings) -> int:
     """The partitions of the events topic as the broker has it: whoever created it set
     them (MUSTER_EVENTS_PARTITIONS there), and a worker must match it."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="muster-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="muster-admin",
+        **settings.kafka_options(),
+    )
     try:
         found = admin.describe_topics([settings.topic("events")])
     finally:

@@ -137,6 +137,7 @@ def run_emit(settings: Settings, args: argparse.Namespace) -> int:
         url=args.url,
         token=token,
         topic_prefix=settings.topic_prefix,
+        kafka_options=settings.kafka_options(),
         background=False,
         on_rejected=lambda value, why: print(
             f"emit: rejected to the DLQ: {why}: {value[:200].decode('utf-8', 'replace')}",

@@ -44,7 +44,9 @@ def run_import(settings: Settings, path: Path, say: Callable[[str], None] = prin
     name = "stdin" if str(path) == "-" else path.name
     with _opened(path) as lines:
         try:
-            producer = reliable_producer(settings.kafka_bootstrap, "muster-import", timeout=10)
+            producer = reliable_producer(
+                settings.kafka_bootstrap, "muster-import", timeout=10, **settings.kafka_options()
+            )
         except Unreachable as exc:
             raise ImportFailed(str(exc)) from exc
         try:

@@ -201,6 +201,7 @@ def _read_topics(
         group_id=None,
         enable_auto_commit=False,
         client_id="muster-replay",
+        **settings.kafka_options(),
     )
     seen: dict[str, dict[str, str]] = {}  # site_id -> event_id -> first position
     started = shown = time.monotonic()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -24,6 +25,18 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers; the embedded broker listens here"
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every muster process talks to Kafka: TLS, SASL, both"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="The SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)"
+    )
+    kafka_username: str = Field("", description="The SASL user")
+    kafka_password: str = Field("", description="The SASL user's password", repr=False)
+    kafka_ca_file: Path | None = Field(
+        None, description="CA certificates Kafka's TLS certificate is checked against "
+        "(default: the system's)"
+    )  # fmt: skip
     clickhouse_url: str = Field(
         "",
         description="Store URL: empty for the embedded store under MUSTER_DATA_DIR, "
@@ -73,6 +86,29 @@ class Settings(BaseSettings):
         description="Where the embedded broker keeps topics: on disk under "
         "MUSTER_DATA_DIR/broker (kept between runs), or in memory (gone when it stops)",
     )
+
+    @property
+    def kafka_tls(self) -> ssl.SSLContext | None:
+        """The TLS context for Kafka (SSL and SASL_SSL), or None."""
+        if not self.kafka_security_protocol.endswith("SSL"):
+            return None
+        cafile = None if self.kafka_ca_file is None else str(self.kafka_ca_file)
+        return ssl.create_default_context(cafile=cafile)
+
+    def kafka_options(self) -> dict[str, Any]:
+        """What kafka-python's clients need beyond the bootstrap servers to reach Kafka."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_username,
+                "sasl_plain_password": self.kafka_password,
+            }
+        if self.kafka_tls is not None:
+            options["ssl_context"] = self.kafka_tls
+        return options
 
     @field_validator("tz")
     @classmethod

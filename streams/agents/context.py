@@ -65,6 +65,15 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         # PendingRows are acked only by a flush: `flush_on_stop` does it, then Faust commits.
         "stream_wait_empty": False,
     }
+    if settings.kafka_security_protocol == "SSL":
+        conf["broker_credentials"] = faust.SSLCredentials(settings.kafka_tls)
+    elif settings.kafka_security_protocol.startswith("SASL"):
+        conf["broker_credentials"] = faust.SASLCredentials(
+            username=settings.kafka_username,
+            password=settings.kafka_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=settings.kafka_tls,
+        )
     if settings.embedded:
         conf |= {
             "broker_rebalance_timeout": 5,

@@ -26,19 +26,22 @@ from typing import Any, cast
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types import TP
 
 TAIL_POLL_MS = 500
 
 
-async def changelog_ends(bootstrap: str, listed: Mapping[TP, int | None]) -> dict[TP, int | None]:
+async def changelog_ends(
+    bootstrap: str, listed: Mapping[TP, int | None], **options: Any
+) -> dict[TP, int | None]:
     """Each partition's end (last offset + 1), reading from the first offset of the batch
     the broker's listed end points into until nothing more comes."""
     ends = dict(listed)
     tail = {tp: end for tp, end in listed.items() if end and end > 0}
     if not tail:
         return ends
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
     await consumer.start()
     try:
         consumer.assign([TopicPartition(tp.topic, tp.partition) for tp in tail])
@@ -60,7 +63,9 @@ class ExactRecovery(Recovery):
         """Upstream's, with the ends read by `changelog_ends`."""
         listed = await consumer.highwaters(*tps)
         bootstrap = ",".join(f"{url.host}:{url.port or 9092}" for url in self.app.conf.broker)
-        ends = await changelog_ends(bootstrap, listed)
+        conf = self.app.conf  # the worker's TLS and SASL settings, as Faust passes them
+        auth = credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
+        ends = await changelog_ends(bootstrap, listed, **auth)
         # Faust keeps the last offset to read, not the end ("because of the way we commit").
         # `destination` is a Counter: update() adds, so it is cleared first (as upstream
         # does); without that a worker's second recovery (a rebalance) doubled the ends.

@@ -75,6 +75,8 @@ class Emitter:
     """Send events to Kafka or a gateway through a disk spool (see the module docstring).
 
     `on_rejected(event_json, why)` is told of each event a gateway sent to its DLQ.
+    `kafka_options` are kafka-python's, for a Kafka that wants TLS or SASL (e.g.
+    `{"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", ...}`).
     `background=False` sends only from `flush()` (for scripts that want to say when).
     """
 
@@ -90,6 +92,7 @@ class Emitter:
         retry_seconds: float = 2.0,
         timeout: float = 10.0,
         on_rejected: Callable[[bytes, str], None] | None = None,
+        kafka_options: dict[str, Any] | None = None,
     ) -> None:
         if (bootstrap is None) == (url is None):
             raise MusterError("give the Emitter either bootstrap= (Kafka) or url= (a gateway)")
@@ -100,7 +103,9 @@ class Emitter:
             self.transport = GatewayTransport(url, str(token), timeout=timeout)
             self.target = url
         else:
-            self.transport = KafkaTransport(str(bootstrap), topic_prefix, timeout=timeout)
+            self.transport = KafkaTransport(
+                str(bootstrap), topic_prefix, timeout=timeout, options=kafka_options
+            )
             self.target = str(bootstrap)
         self.spool = Spool(Path(spool))
         self.retry_seconds = retry_seconds

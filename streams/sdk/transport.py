@@ -38,10 +38,13 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def reliable_producer(bootstrap: str, client_id: str, timeout: float, linger_ms: int = 5) -> Any:
+def reliable_producer(
+    bootstrap: str, client_id: str, timeout: float, linger_ms: int = 5, **options: Any
+) -> Any:
     """An idempotent kafka-python producer with `acks=all` whose every wait (bootstrap,
     metadata, a request) ends after `timeout` seconds, delivery after twice that; raises
-    Unreachable when Kafka does not answer. The gateway and the emitter both use it."""
+    Unreachable when Kafka does not answer. The gateway and the emitter both use it;
+    `options` are kafka-python's (TLS, SASL: Settings.kafka_options)."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
@@ -57,6 +60,7 @@ def reliable_producer(bootstrap: str, client_id: str, timeout: float, linger_ms:
             request_timeout_ms=ms,
             delivery_timeout_ms=2 * ms,
             client_id=client_id,
+            **options,
         )
     except KafkaError as exc:
         raise Unreachable(f"Kafka at {bootstrap} does not answer ({exc})") from exc
@@ -65,13 +69,22 @@ def reliable_producer(bootstrap: str, client_id: str, timeout: float, linger_ms:
 class KafkaTransport:
     """An idempotent kafka-python producer with `acks=all`, made again after a failure."""
 
-    def __init__(self, bootstrap: str, topic_prefix: str = "muster.", timeout: float = 10) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic_prefix: str = "muster.",
+        timeout: float = 10,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.bootstrap, self.prefix, self.timeout = bootstrap, topic_prefix, timeout
+        self.options = options or {}  # kafka-python's: TLS, SASL
         self._producer: Any = None
 
     def _get(self) -> Any:
         if self._producer is None:
-            self._producer = reliable_producer(self.bootstrap, "muster-emitter", self.timeout)
+            self._producer = reliable_producer(
+                self.bootstrap, "muster-emitter", self.timeout, **self.options
+            )
         return self._producer
 
     def send(self, batch: list[Spooled]) -> Sent:

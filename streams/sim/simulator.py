@@ -346,6 +346,7 @@ def _producer(settings: Settings) -> Any:
         acks=1,
         enable_idempotence=False,  # acks=1; says so rather than warning on every start
         client_id="muster-simulator",
+        **settings.kafka_options(),
     )
 
 

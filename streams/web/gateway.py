@@ -48,7 +48,11 @@ class Producer:
             if self._producer is None:
                 try:
                     self._producer = reliable_producer(
-                        self.settings.kafka_bootstrap, "muster-gateway", timeout=5, linger_ms=2
+                        self.settings.kafka_bootstrap,
+                        "muster-gateway",
+                        timeout=5,
+                        linger_ms=2,
+                        **self.settings.kafka_options(),
                     )
                 except Unreachable as exc:
                     raise BrokerUnavailable(str(exc)) from exc
