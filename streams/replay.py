@@ -105,6 +105,7 @@ class Report:
     alerts: int = 0
     hours_settled: int = 0
     records: int = 0  # read off the topics
+    staged: int = 0  # their person events, held for `_people` (not in the rebuilt store)
     duplicates: int = 0
     rejected: int = 0  # to the DLQ: invalid records, and events too late for their person
     not_accepted: dict[str, int] = field(default_factory=dict)
@@ -156,7 +157,7 @@ def replay(
     now = to_micros(datetime.now(UTC))
     _sites(old, new, writer, settings, now, report, say)
     report.hours_settled = settle(new, before=from_micros(now), say=say)
-    report.rows = writer.rows_written
+    report.rows = writer.rows_written - report.staged
     if swap:
         _swap(old, live, fresh)
         report.swapped = True
@@ -274,6 +275,7 @@ def _stage(
     where = {"topic": message.topic, "key": key or "", "raw": raw_text(message.value) or ""}
     row = event_row(event, message.partition, message.offset) | where
     rows.setdefault("replay_events", []).append(row)
+    report.staged += 1
 
 
 def _people(
