@@ -21,8 +21,15 @@ over the stored inputs without the broker:
    the live database's views and materialized views now read the rebuilt data, and
    `<MUSTER_DATABASE>_replay` keeps the tables replaced, until the next replay drops it.
 
+From the topics (`source="topic"`, `muster replay --from topic`), steps 2 and 3 read
+every record on the input topics from their beginning instead: each validated as the
+worker validates it (against the time it was written to the topic), repeats dropped,
+invalid and too-late records made DLQ rows again, the gateway's and `muster import`'s
+letters on the DLQ topic kept; only the alerts come from the store.
+
 Workers must be stopped while it runs: what they wrote meanwhile would be in the tables
-replaced. On the embedded store the lock sees to that.
+replaced. On the embedded store the lock sees to that. It rebuilds a single-node store;
+on a ClickHouse cluster (Distributed tables) it refuses.
 """
 
 from __future__ import annotations
