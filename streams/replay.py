@@ -34,12 +34,14 @@ on a ClickHouse cluster (Distributed tables) it refuses.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -49,6 +51,7 @@ from schemas.dlq import DeadLetter, raw_text
 from schemas.errors import InvalidEvent, MusterError
 from schemas.events import CheckIn, CheckOut, Registered, SiteUpserted, parse_record
 from sinks.coverage import settle
+from sinks.reader import WORKER_FILE, read_worker_file
 from sinks.store import (
     StoreError,
     connect,
@@ -131,6 +134,12 @@ def replay(
     if source not in SOURCES:
         raise ReplayError(f"replay from {source!r}? from one of {', '.join(SOURCES)}")
     started = time.monotonic()
+    if running := _running_workers(settings.data_dir):
+        raise ReplayError(
+            f"workers are running on {settings.data_dir} (pid {', '.join(map(str, running))}): "
+            "stop them first (Ctrl-C on muster up); what they wrote during the replay would "
+            "be lost with the tables it replaces"
+        )
     if settings.store_is_embedded:
         lock_embedded(settings.data_dir)
     url, live = settings.store_url, settings.database
@@ -171,6 +180,23 @@ def replay(
         say(f"replay: {live} now holds the rebuilt tables; the replaced ones are in {fresh}")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _running_workers(data_dir: Path) -> list[int]:
+    """The live processes of the workers started on `data_dir` (`muster worker`, or
+    `muster up`'s under workers/N), by the worker file each writes."""
+    running = []
+    for path in [data_dir / WORKER_FILE, *sorted(data_dir.glob(f"workers/*/{WORKER_FILE}"))]:
+        info = read_worker_file(path.parent)
+        try:
+            pid = int((info or {})["pid"])
+            os.kill(pid, 0)
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (KeyError, TypeError, ValueError, OSError):
+            continue
+        if b"worker" in command:  # not another process that took a dead worker's pid
+            running.append(pid)
+    return running
 
 
 def _engine(client: Client, database: str, table: str) -> str:

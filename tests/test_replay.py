@@ -5,6 +5,10 @@ the one the pipeline derived, and the replaced tables are kept aside."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -180,3 +184,30 @@ def test_a_replay_from_the_topics_equals_the_reference(worker: Worker) -> None:
         assert len(late) == 1 and "72 h" in late[0][0], late
     finally:
         store.stop()
+
+
+def test_a_replay_refuses_while_workers_run_on_the_data_dir(
+    store: Client, store_url: str, tmp_path: Path
+) -> None:
+    """`muster replay` while `muster up` still runs would lose what the workers write."""
+    settings = settings_for(store, store_url, tmp_path)
+    folder = tmp_path / "workers" / "1"
+    folder.mkdir(parents=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "worker"])
+    cmdline = Path(f"/proc/{alive.pid}/cmdline")
+    while b"worker" not in cmdline.read_bytes():  # set once the new program has started
+        time.sleep(0.01)
+    try:
+        (folder / "worker.json").write_text(json.dumps({"url": "x", "pid": alive.pid}))
+        with pytest.raises(ReplayError, match=f"pid {alive.pid}.*stop them first"):
+            replay(settings, say=lambda _: None)
+    finally:
+        alive.kill()
+        alive.wait()
+    # a worker file whose process is gone does not stop it
+    (tmp_path / "worker.json").write_text(json.dumps({"url": "x", "pid": alive.pid}))
+    RowWriter(store).write(run_core(edge_scenario(), NOW).rows)
+    try:
+        assert replay(settings, say=lambda _: None).swapped
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS {store.database}_replay")
