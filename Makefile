@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system up test test-all lint bench clean lock
+.PHONY: install system up test lint bench clean lock
 
 # Debian packages the tests need: a real browser for the wall, CJK glyphs for it and the
 # picture bulletin, openssl for the certificates of the Kafka-over-TLS test. Installed only
