@@ -7,9 +7,11 @@ endpoints they probe)."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,31 @@ def test_the_image_copies_every_package_muster_installs() -> None:
     for package in top:
         assert f"COPY {package} {package}" in dockerfile, package
     assert re.search(r"^FROM python:3\.11\.\d+-", dockerfile, re.M)
+
+
+def test_the_package_the_image_installs_holds_every_file_muster_reads(tmp_path) -> None:
+    """The image installs muster as a wheel (`pip install .`), not from a checkout: every
+    schema file, migration, JSON schema and wall asset read through importlib.resources
+    must be in it."""
+    source = tmp_path / "source"  # a copy: setuptools builds in the tree it is given
+    for name in ("schemas", "streams", "sinks", "dashboards"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("muster-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    wanted = [
+        path.relative_to(ROOT).as_posix()
+        for pattern in ("sinks/schema/*/*.sql", "sinks/migrations/*.sql", "schemas/json/*.json",
+                        "streams/web/wall/*")
+        for path in ROOT.glob(pattern)
+    ]  # fmt: skip
+    assert len(wanted) > 100
+    assert sorted(set(wanted) - names) == []
