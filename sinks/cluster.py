@@ -16,9 +16,11 @@ for a ClickHouse cluster with Keeper:
   through the Distributed table, whole;
 - every CREATE runs `ON CLUSTER`, so one statement creates an object on every host.
 
-The views are checked against the reference on one node (every test); a cluster of one
-shard with replicas answers the same, because a Distributed table over one shard reads
-one replica's whole table. With several shards each rollup is kept per shard and the
+The views are checked against the reference on one node (every test), and on this
+rendering run on the embedded engine as a cluster of one shard (tests/cluster_store.py:
+Distributed tables, materialized views on the local tables, a retried batch counted once);
+replicas of that shard answer the same, a Distributed table over one shard reading one
+replica's whole table. With several shards each rollup is kept per shard and the
 views' sums add the shards up, but the views have not been checked on several shards:
 deploy/README.md says to grow replicas, not shards, and why the volumes allow it.
 """

@@ -5,6 +5,7 @@ files themselves, which every test store is made of."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -118,3 +119,24 @@ def test_names_that_are_not_identifiers_are_refused_by_name() -> None:
         text=True,
     )
     assert result.returncode == 1 and "--cluster NAME" in result.stderr
+
+
+def test_a_store_made_of_the_rendered_schema_answers_as_the_reference(tmp_path) -> None:
+    """The rendered schema run, not only parsed: Distributed tables over the local ones,
+    materialized views on the local tables, views reading through the Distributed tables,
+    on a cluster of one shard on this host (tests/cluster_store.py). The edge scenario,
+    written twice as a retried batch, gives the reference's metrics at every cutoff and
+    scope."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.cluster_store", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    engines = result["engines"]
+    assert engines["shifts"] == "Distributed" and engines["shifts_local"] == "ReplacingMergeTree"
+    assert engines["filed_shifts_local"] == "Null" and "filed_shifts" not in engines
+    assert result["settled"] > 0 and result["checked"] > 100
+    assert result["mismatches"] == [], result["mismatches"][:2]
