@@ -110,6 +110,13 @@ class Settings(BaseSettings):
             options["ssl_context"] = self.kafka_tls
         return options
 
+    @field_validator("kafka_ca_file")
+    @classmethod
+    def _readable_ca(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"MUSTER_KAFKA_CA_FILE={str(value)!r} is not a file")
+        return value
+
     @field_validator("tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:

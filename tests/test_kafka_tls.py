@@ -187,6 +187,9 @@ def test_a_worker_import_and_replay_over_tls(tls_kafka, tmp_path: Path) -> None:
     history.write_bytes(b"\n".join(values) + b"\n")
     refused = muster("import", str(history), env=plain)
     assert refused.returncode == 1 and "does not answer" in refused.stderr, refused.stderr
+    missing = worker.env | {"MUSTER_KAFKA_CA_FILE": str(tmp_path / "nope.pem")}
+    named = muster("import", str(history), env=missing)
+    assert named.returncode == 2 and "nope.pem' is not a file" in named.stderr, named.stderr
     untrusted = {k: v for k, v in worker.env.items() if k != "MUSTER_KAFKA_CA_FILE"}
     assert muster("import", str(history), env=untrusted).returncode == 1  # the system's CAs
 
