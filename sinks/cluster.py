@@ -40,6 +40,8 @@ from sinks.store import (
     first_line,
     migrations,
     schema_objects,
+    table_engine,
+    without_comments,
 )
 
 KEEPER_PATH = "/clickhouse/tables/{uuid}/{shard}"
@@ -108,7 +110,7 @@ def _on(cluster: Cluster) -> str:
 
 def _code(text: str) -> str:
     """The statement without `--` comments, blank lines or its closing `;`."""
-    lines = (line.split("--")[0].rstrip() for line in text.splitlines())
+    lines = (line.rstrip() for line in without_comments(text).splitlines())
     return "\n".join(line for line in lines if line).strip().rstrip(";")
 
 
@@ -198,7 +200,7 @@ def migrate_cluster(client: Client, cluster: Cluster) -> list[str]:
     older muster is not upgraded in place: its pending migrations are named, and
     deploy/README.md says how to replay into a new database instead."""
     done: set[int] = set()
-    if _exists(client, cluster.database, "schema_migrations"):
+    if table_engine(client, cluster.database, "schema_migrations"):
         rows = client.query(f"SELECT version FROM {cluster.database}.schema_migrations")
         done = {int(row[0]) for row in rows.result_rows}
     known = migrations()
@@ -225,9 +227,3 @@ def migrate_cluster(client: Client, cluster: Cluster) -> list[str]:
             raise StoreError(f"{statement.source} on cluster: {first_line(exc)}") from exc
         created.append(statement.source)
     return created[:-1]
-
-
-def _exists(client: Client, database: str, table: str) -> bool:
-    sql = "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}"
-    rows = client.query(sql, parameters={"db": database, "t": table}).result_rows
-    return int(rows[0][0]) > 0

@@ -88,7 +88,10 @@ def schema_objects() -> list[SchemaObject]:
             if entry.name.endswith(".sql"):
                 name = entry.name.removesuffix(".sql")
                 found[name] = SchemaObject(name, kind, entry.read_text(encoding="utf-8"))
-    words = {name: set(re.findall(r"\w+", _code(o.text))) - {name} for name, o in found.items()}
+    words = {
+        name: set(re.findall(r"\w+", without_comments(o.text))) - {name}
+        for name, o in found.items()
+    }
     ordered: list[SchemaObject] = []
     placed: set[str] = set()
 
@@ -107,7 +110,7 @@ def schema_objects() -> list[SchemaObject]:
     return ordered
 
 
-def _code(text: str) -> str:
+def without_comments(text: str) -> str:
     """`text` without its `--` comments."""
     return "\n".join(line.split("--")[0] for line in text.splitlines())
 
@@ -214,6 +217,16 @@ def migrate(client: Client, upto: int | None = None) -> list[str]:
     return applied
 
 
+def table_engine(client: Client, database: str, table: str) -> str:
+    """The engine of `database`.`table`, or "" when there is no such table (or database)."""
+    sql = "SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}"
+    try:
+        rows = client.query(sql, parameters={"db": database, "t": table}).result_rows
+    except ClickHouseError:  # the client's own database does not exist
+        return ""
+    return str(rows[0][0]) if rows else ""
+
+
 def _is_empty(client: Client) -> bool:
     """No table but schema_migrations: a new store."""
     sql = (
@@ -258,7 +271,7 @@ def _filled(client: Client, statement: str) -> str:
     view = SCHEMA_VIEW.fullmatch(statement)
     if view is not None:
         text = resources.files("sinks.schema").joinpath("views", f"{view[1]}.sql").read_text()
-        return _code(text).strip().rstrip(";")
+        return without_comments(text).strip().rstrip(";")
     fill = FILL.fullmatch(statement)
     if fill is None:
         return statement

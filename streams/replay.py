@@ -61,6 +61,7 @@ from sinks.store import (
     quote_ident,
     redact,
     schema_objects,
+    table_engine,
 )
 from sinks.writer import NOTHING, VERSIONED, RowWriter
 from streams.core.live import recall_since, recall_site
@@ -145,15 +146,15 @@ def replay(
     url, live = settings.store_url, settings.database
     fresh = f"{live}{SUFFIX}"
     old = connect(url, live, create=source == "topic")
-    if source == "store" and not _has_table(old, live, "events"):
+    if source == "store" and not table_engine(old, live, "events"):
         raise ReplayError(f"database {live} at {redact(url)} holds no events to replay")
-    if _engine(old, live, "shifts") == "Distributed":
+    if table_engine(old, live, "shifts") == "Distributed":
         raise ReplayError(
             f"database {live} at {redact(url)} is on a ClickHouse cluster (its tables are "
             "Distributed): muster replay rebuilds a single-node store only"
         )
     applied = migrate(old)
-    if applied and _has_table(old, live, "events"):
+    if applied and table_engine(old, live, "events"):
         say(f"replay: {live} brought up to date first ({', '.join(applied)})")
     old.command(f"DROP DATABASE IF EXISTS {quote_ident(fresh)} SYNC")
     new = connect(url, fresh)
@@ -197,19 +198,6 @@ def _running_workers(data_dir: Path) -> list[int]:
         if b"worker" in command:  # not another process that took a dead worker's pid
             running.append(pid)
     return running
-
-
-def _engine(client: Client, database: str, table: str) -> str:
-    sql = "SELECT engine FROM system.tables WHERE database = {db:String} AND name = {t:String}"
-    try:
-        rows = client.query(sql, parameters={"db": database, "t": table}).result_rows
-    except ClickHouseError:  # the client's database does not exist
-        return ""
-    return str(rows[0][0]) if rows else ""
-
-
-def _has_table(client: Client, database: str, table: str) -> bool:
-    return _engine(client, database, table) != ""
 
 
 def _copy_inputs(new: Client, live: str, tables: Sequence[str], say: Callable[[str], None]) -> None:
