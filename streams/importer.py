@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from schemas.dlq import IMPORT, DeadLetter
 from schemas.errors import MusterError
 from streams.core.ingest import NotEvents, Record, read_body
-from streams.sdk.transport import Unreachable, reliable_producer
+from streams.sdk.transport import Unreachable, reliable_producer, send_all
 from streams.settings import Settings
 
 BATCH = 5_000  # lines sent, then waited for (acks=all), at a time
@@ -128,10 +128,7 @@ def _send(
     from kafka.errors import KafkaError
 
     try:
-        futures = [producer.send(t, key=k, value=v) for t, k, v in records]
-        producer.flush(timeout=60)
-        for future in futures:
-            future.get(timeout=60)
+        send_all(producer, records, timeout=60)
     except KafkaError as exc:
         raise ImportFailed(
             f"Kafka at {settings.kafka_bootstrap} did not take the records ({exc}); "

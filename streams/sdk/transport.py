@@ -66,6 +66,15 @@ def reliable_producer(
         raise Unreachable(f"Kafka at {bootstrap} does not answer ({exc})") from exc
 
 
+def send_all(producer: Any, records: list[tuple[str, bytes | None, bytes]], timeout: float) -> None:
+    """Produce (topic, key, value) records and wait until Kafka has every one; raises
+    kafka-python's KafkaError when it did not take them all (the gateway, `muster import`)."""
+    futures = [producer.send(t, key=k, value=v) for t, k, v in records]
+    producer.flush(timeout=timeout)
+    for future in futures:
+        future.get(timeout=timeout)
+
+
 class KafkaTransport:
     """An idempotent kafka-python producer with `acks=all`, made again after a failure."""
 

@@ -23,7 +23,7 @@ from schemas.dlq import DeadLetter
 from schemas.errors import MusterError
 from streams.broker import is_listening
 from streams.core.ingest import MAX_BODY, NotEvents, Record, read_body, refusal
-from streams.sdk.transport import Unreachable, reliable_producer
+from streams.sdk.transport import Unreachable, reliable_producer, send_all
 from streams.settings import Settings
 from streams.web.tokens import TokenFile
 
@@ -64,10 +64,7 @@ class Producer:
 
         producer = self._get()
         try:
-            futures = [producer.send(t, key=k, value=v) for t, k, v in records]
-            producer.flush(timeout=15)
-            for future in futures:
-                future.get(timeout=15)
+            send_all(producer, records, timeout=15)
         except KafkaError as exc:
             with self._lock:
                 if self._producer is producer:
