@@ -47,7 +47,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from schemas.dlq import DeadLetter, raw_text
+from schemas.dlq import raw_text
 from schemas.errors import InvalidEvent, MusterError
 from schemas.events import CheckIn, CheckOut, Registered, SiteUpserted, parse_record
 from sinks.coverage import settle
@@ -72,6 +72,7 @@ from streams.core.rows import (
     dlq_row,
     event_row,
     from_micros,
+    letter_row,
     on_post_rows,
     status_row,
     to_micros,
@@ -268,11 +269,8 @@ def _stage(
     report.records += 1
     key = None if message.key is None else message.key.decode("utf-8", "replace")
     if kind == "dlq":  # the worker's own letters are made again, from their records
-        if letter := DeadLetter.from_gateway(message.value):
-            rows.setdefault("dlq", []).append(
-                dlq_row(letter.error, letter.topic, message.partition, message.offset, key,
-                        letter.raw)
-            )  # fmt: skip
+        if row := letter_row(message.value, message.partition, message.offset, key):
+            rows.setdefault("dlq", []).append(row)
         return
     written = message.timestamp / 1000 if message.timestamp and message.timestamp > 0 else None
     clock = datetime.now(UTC) if written is None else datetime.fromtimestamp(written, UTC)

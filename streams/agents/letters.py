@@ -4,19 +4,16 @@ pipeline's own were stored when it sent them."""
 
 from __future__ import annotations
 
-from schemas.dlq import DeadLetter
 from streams.agents.context import Context, Event, Stream, agent
-from streams.core.rows import Row, dlq_row
+from streams.core.rows import Row, letter_row
 
 
 async def handle(ctx: Context, stream: Stream, event: Event) -> None:
     msg = event.message
     rows: dict[str, list[Row]] = {}
-    if letter := DeadLetter.from_gateway(msg.value):
-        key = msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else None
-        rows["dlq"] = [
-            dlq_row(letter.error, letter.topic, msg.partition, msg.offset, key, letter.raw)
-        ]
+    key = msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else None
+    if row := letter_row(msg.value, msg.partition, msg.offset, key):
+        rows["dlq"] = [row]
         ctx.counters["dlq"] += 1
     ctx.pending.add(stream, event, rows)  # acked with the batch, rows or not
 

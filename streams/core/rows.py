@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.dlq import DeadLetter
 from schemas.events import CheckIn, CheckOut, Registered, SiteUpserted
 from streams.core.shifts import Move, Shift
 
@@ -143,6 +144,16 @@ def dlq_row(
         "error": error,
         "raw": raw or "",
     }
+
+
+def letter_row(value: bytes | None, partition: int, offset: int, key: str | None) -> Row | None:
+    """The `dlq` row of a record on the DLQ topic sent by the gateway or `muster import`
+    (which keep no store), identified by its place there; None for the pipeline's own
+    letters, whose rows were written when it sent them."""
+    letter = DeadLetter.from_gateway(value)
+    if letter is None:
+        return None
+    return dlq_row(letter.error, letter.topic, partition, offset, key, letter.raw)
 
 
 def status_row(status: dict[str, Any], now: int) -> Row:
