@@ -106,8 +106,8 @@ class Settings(BaseSettings):
                 "sasl_plain_username": self.kafka_username,
                 "sasl_plain_password": self.kafka_password,
             }
-        if self.kafka_tls is not None:
-            options["ssl_context"] = self.kafka_tls
+        if (tls := self.kafka_tls) is not None:
+            options["ssl_context"] = tls
         return options
 
     @field_validator("kafka_ca_file")
