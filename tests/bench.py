@@ -100,6 +100,7 @@ def main() -> None:
             assert store is not None
             children.append(store)
         started = time.monotonic()  # the drain: from the workers' start until exact
+        broker_before = _broker_cpu(broker.pid)
         mine = [
             (worker_settings(settings, url, n) if url else settings).model_copy(
                 update={"worker_port": 26066 + n}
@@ -143,6 +144,8 @@ def main() -> None:
         busy = ", ".join(
             f"{name} {cpu_seconds(pid):.0f}" for name, pid in _processes(children, url)
         )
+        spent = zip(_broker_cpu(broker.pid), broker_before, strict=True)
+        busy += f", broker {' + '.join(f'{a - b:.0f}' for a, b in spent)} (object store + Tansu)"
         own = cpu_seconds(os.getpid())
         print(f"bench: CPU seconds by the end: {busy}; this bench process {own:.0f}")
         if args.scenario == "city":
@@ -165,6 +168,14 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _broker_cpu(pid: int) -> list[float]:
+    """CPU seconds of the broker's process and of those it started (Tansu under the
+    object store that keeps its topics)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    started = [int(p) for p in found.read_text().split()] if found.exists() else []
+    return [cpu_seconds(pid), sum(cpu_seconds(p) for p in started)]
 
 
 def _processes(children: list[subprocess.Popen[bytes]], url: str) -> list[tuple[str, int]]:

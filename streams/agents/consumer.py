@@ -28,6 +28,8 @@ from faust.transport.drivers import aiokafka
 from faust.types import TP
 from mode.services import WaitResults
 
+from streams.agents.producer import Producer
+
 log = logging.getLogger(__name__)
 
 
@@ -98,6 +100,7 @@ class Consumer(aiokafka.Consumer):
 
 class Transport(aiokafka.Transport):
     Consumer = Consumer
+    Producer = Producer  # streams/agents/producer.py
 
 
 def _waits_on(coro: Any, event: Any) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka.partitioner import murmur2
@@ -25,6 +25,7 @@ from schemas.events import AnyEvent, parse_record
 from sinks.writer import RowWriter
 from streams.agents.consumer import Transport
 from streams.agents.pending import PendingRows
+from streams.agents.producer import LINGER, Producer
 from streams.agents.recall import Recall
 from streams.agents.recovery import ExactTableManager
 from streams.agents.timetable import Timetable
@@ -57,7 +58,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "datadir": str((settings.data_dir / "faust").resolve()),
         # Every table write is a changelog message: fewer, larger produce requests cost the
         # event loop less per message (a flush before each store write sends what waits).
-        "producer_linger_ms": 20,
+        "producer_linger_ms": round(LINGER * 1000),  # streams/agents/producer.py
         "producer_max_batch_size": 256 * 1024,
         "stream_buffer_maxsize": 16384,
         "TableManager": ExactTableManager,  # streams/agents/recovery.py: no record lost on restart
@@ -151,11 +152,13 @@ class Context:
 
     async def send_outbox(self) -> None:
         """Before each store write: send the batch's diffs, then flush them and the tables'
-        changelogs, so the store never holds a change a table or a site could miss."""
+        changelogs, so the store never holds a change a table or a site could miss. The
+        messages until the next write linger as long as the worker is behind."""
         held = dict(self.outbox)  # taken before any await: exactly the diffs of this batch
         self.outbox.clear()
         for site_id, diffs in held.items():
             await self.site_changes.send(key=site_id.encode(), value=diffs_message(diffs))
+        cast(Producer, self.app.producer).pace(self.pending.catching_up())
         await self.app.producer.flush()
 
     def lag(self, event: Event) -> int:
@@ -213,6 +216,7 @@ def build(settings: Settings, writer: RowWriter, store_thread: Executor) -> Cont
     run on `store_thread`."""
     app = faust.App(f"{settings.topic_prefix}pipeline", **faust_settings(settings))
     app.transport = Transport(app.conf.broker_consumer, app)  # streams/agents/consumer.py
+    app.producer_transport = Transport(app.conf.broker_producer, app)  # and producer.py
     parts = settings.events_partitions
 
     def topic(name: str, partitions: int) -> faust.TopicT:
